@@ -1,0 +1,239 @@
+"""Transformer building blocks, laid out as keras-hub lays out its own.
+
+Each composite layer lists its children in `h5_children()` under the attribute
+names keras-hub's classes use, so `model.weights.h5` files written by either
+project load in the other (see `registry.preset.weights_h5`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+from keras import ops
+
+# The value masked attention scores take before the softmax, as in keras's Softmax.
+_MASKED_SCORE = -1e9
+
+
+def gelu_approximate(x: Any) -> Any:
+    """GELU with the tanh approximation (GPT-2's "gelu_new")."""
+    return keras.activations.gelu(x, approximate=True)
+
+
+def causal_padding_mask(padding_mask: Any, sequence_length: Any) -> Any:
+    """Combine a (batch, seq) padding mask with a causal mask.
+
+    Returns a boolean mask of shape (batch, 1, seq, seq): query `t` may attend to
+    key `s` when `s <= t` and key `s` is not padding.
+    """
+    positions = ops.arange(sequence_length)
+    causal = ops.expand_dims(positions, 1) >= ops.expand_dims(positions, 0)  # (T, S)
+    keys = ops.cast(padding_mask, "bool")[:, None, None, :]  # (B, 1, 1, S)
+    return ops.logical_and(keys, causal[None, None, :, :])  # (B, 1, T, S)
+
+
+class PositionEmbedding(keras.layers.Layer):
+    """Learned position embeddings, sliced to the input's sequence length."""
+
+    def __init__(
+        self,
+        sequence_length: int,
+        initializer: keras.initializers.Initializer | str = "glorot_uniform",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.sequence_length = int(sequence_length)
+        self.initializer = keras.initializers.get(initializer)
+
+    def build(self, inputs_shape: tuple[int | None, ...]) -> None:
+        self.position_embeddings = self.add_weight(
+            name="embeddings",
+            shape=(self.sequence_length, inputs_shape[-1]),
+            initializer=self.initializer,
+            trainable=True,
+        )
+
+    def call(self, inputs: Any) -> Any:
+        shape = ops.shape(inputs)
+        positions = ops.slice(
+            ops.convert_to_tensor(self.position_embeddings),
+            (0, 0),
+            (shape[-2], shape[-1]),
+        )
+        return ops.broadcast_to(positions, shape)
+
+    def compute_output_shape(self, inputs_shape: tuple[int | None, ...]) -> Any:
+        return inputs_shape
+
+    def get_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = super().get_config()
+        config.update(
+            {
+                "sequence_length": self.sequence_length,
+                "initializer": keras.initializers.serialize(self.initializer),
+            }
+        )
+        return config
+
+
+class CausalSelfAttention(keras.layers.Layer):
+    """Multi-head self-attention; scores and softmax always in float32."""
+
+    def __init__(
+        self,
+        num_heads: int,
+        hidden_dim: int,
+        dropout: float,
+        kernel_initializer: keras.initializers.Initializer,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.head_dim = hidden_dim // num_heads
+        shared = {
+            "kernel_initializer": kernel_initializer,
+            "bias_initializer": "zeros",
+            "dtype": self.dtype_policy,
+        }
+        projection = (None, num_heads, self.head_dim)
+        self.query_dense = keras.layers.EinsumDense(
+            "abc,cde->abde", projection, bias_axes="de", name="query", **shared
+        )
+        self.key_dense = keras.layers.EinsumDense(
+            "abc,cde->abde", projection, bias_axes="de", name="key", **shared
+        )
+        self.value_dense = keras.layers.EinsumDense(
+            "abc,cde->abde", projection, bias_axes="de", name="value", **shared
+        )
+        self.output_dense = keras.layers.EinsumDense(
+            "abcd,cde->abe",
+            (None, hidden_dim),
+            bias_axes="e",
+            name="attention_output",
+            **shared,
+        )
+        self._dropout_layer = keras.layers.Dropout(
+            dropout, dtype=self.dtype_policy, name="dropout"
+        )
+
+    def h5_children(self) -> list[tuple[str, keras.layers.Layer]]:
+        return [
+            ("_dropout_layer", self._dropout_layer),
+            ("key_dense", self.key_dense),
+            ("output_dense", self.output_dense),
+            ("query_dense", self.query_dense),
+            ("value_dense", self.value_dense),
+        ]
+
+    def build(self, inputs_shape: tuple[int | None, ...]) -> None:
+        self.query_dense.build(inputs_shape)
+        self.key_dense.build(inputs_shape)
+        self.value_dense.build(inputs_shape)
+        self.output_dense.build((*inputs_shape[:-1], self.num_heads, self.head_dim))
+
+    def call(self, x: Any, attention_mask: Any, training: bool | None = None) -> Any:
+        query = self.query_dense(x)  # (B, T, H, D)
+        key = self.key_dense(x)  # (B, S, H, D)
+        value = self.value_dense(x)  # (B, S, H, D)
+        query = ops.multiply(
+            query, ops.cast(1.0 / math.sqrt(self.head_dim), query.dtype)
+        )
+        scores = ops.einsum("bthd,bshd->bhts", query, key)  # (B, H, T, S)
+        scores = ops.where(attention_mask, ops.cast(scores, "float32"), _MASKED_SCORE)
+        weights = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+        weights = self._dropout_layer(weights, training=training)
+        attended = ops.einsum("bhts,bshd->bthd", weights, value)  # (B, T, H, D)
+        return self.output_dense(attended)  # (B, T, hidden)
+
+    def compute_output_shape(self, inputs_shape: tuple[int | None, ...]) -> Any:
+        return inputs_shape
+
+
+class TransformerDecoder(keras.layers.Layer):
+    """A pre-norm decoder block: causal self-attention, then a GELU MLP."""
+
+    def __init__(
+        self,
+        hidden_dim: int,
+        intermediate_dim: int,
+        num_heads: int,
+        dropout: float,
+        layer_norm_epsilon: float,
+        kernel_initializer: keras.initializers.Initializer,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        policy = self.dtype_policy
+        self._self_attention_layer_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, dtype=policy, name="self_attention_layer_norm"
+        )
+        self._self_attention_layer = CausalSelfAttention(
+            num_heads=num_heads,
+            hidden_dim=hidden_dim,
+            dropout=dropout,
+            kernel_initializer=kernel_initializer,
+            dtype=policy,
+            name="self_attention",
+        )
+        self._self_attention_dropout = keras.layers.Dropout(
+            dropout, dtype=policy, name="self_attention_dropout"
+        )
+        self._feedforward_layer_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, dtype=policy, name="feedforward_layer_norm"
+        )
+        self._feedforward_intermediate_dense = keras.layers.Dense(
+            intermediate_dim,
+            activation=gelu_approximate,
+            kernel_initializer=kernel_initializer,
+            dtype=policy,
+            name="feedforward_intermediate_dense",
+        )
+        self._feedforward_output_dense = keras.layers.Dense(
+            hidden_dim,
+            kernel_initializer=kernel_initializer,
+            dtype=policy,
+            name="feedforward_output_dense",
+        )
+        self._feedforward_dropout = keras.layers.Dropout(
+            dropout, dtype=policy, name="feedforward_dropout"
+        )
+        self.intermediate_dim = intermediate_dim
+
+    def h5_children(self) -> list[tuple[str, keras.layers.Layer]]:
+        return [
+            ("_feedforward_dropout", self._feedforward_dropout),
+            ("_feedforward_intermediate_dense", self._feedforward_intermediate_dense),
+            ("_feedforward_layer_norm", self._feedforward_layer_norm),
+            ("_feedforward_output_dense", self._feedforward_output_dense),
+            ("_self_attention_dropout", self._self_attention_dropout),
+            ("_self_attention_layer", self._self_attention_layer),
+            ("_self_attention_layer_norm", self._self_attention_layer_norm),
+        ]
+
+    def build(self, inputs_shape: tuple[int | None, ...]) -> None:
+        self._self_attention_layer_norm.build(inputs_shape)
+        self._self_attention_layer.build(inputs_shape)
+        self._feedforward_layer_norm.build(inputs_shape)
+        self._feedforward_intermediate_dense.build(inputs_shape)
+        self._feedforward_output_dense.build(
+            (*inputs_shape[:-1], self.intermediate_dim)
+        )
+
+    def call(self, x: Any, padding_mask: Any, training: bool | None = None) -> Any:
+        mask = causal_padding_mask(padding_mask, ops.shape(x)[1])
+
+        residual = x
+        x = self._self_attention_layer_norm(x)
+        x = self._self_attention_layer(x, attention_mask=mask, training=training)
+        x = self._self_attention_dropout(x, training=training) + residual
+
+        residual = x
+        x = self._feedforward_layer_norm(x)
+        x = self._feedforward_intermediate_dense(x)
+        x = self._feedforward_output_dense(x)
+        return self._feedforward_dropout(x, training=training) + residual
+
+    def compute_output_shape(self, inputs_shape: tuple[int | None, ...]) -> Any:
+        return inputs_shape

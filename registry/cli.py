@@ -1,0 +1,167 @@
+"""The `registry` command. Thin: each verb formats what a library call returns.
+
+Keras is imported only by the verbs that build models, so `registry --help`
+starts quickly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from registry import __version__
+from registry.errors import RegistryError
+
+app = typer.Typer(
+    name="registry",
+    help="A verified model-preset registry for Keras backbones.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+_state = {"debug": False}
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        stdout.print(f"registry {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True)
+    ] = False,
+) -> None:
+    """A verified model-preset registry for Keras backbones."""
+    _state["debug"] = debug
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 while Keras imports its backend.
+
+    TensorFlow's C++ start-up lines ("oneDNN custom operations are on", ...)
+    ignore TF_CPP_MIN_LOG_LEVEL in current releases; they are not the user's
+    business. Python exceptions still propagate and are reported after.
+    """
+    if _state["debug"]:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _import_keras() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _quiet_stderr():
+        import keras
+
+        keras.ops.zeros(1)  # the backend probes its devices on first use
+
+
+def _summary(backbone: Any) -> dict[str, Any]:
+    return {
+        "class": type(backbone).__name__,
+        "config": {k: v for k, v in backbone.get_config().items() if k != "dtype"},
+        "dtype": backbone.dtype_policy.name,
+        "parameters": backbone.count_params(),
+        "layers": [
+            {
+                "name": layer.name,
+                "class": type(layer).__name__,
+                "parameters": layer.count_params(),
+            }
+            for layer in backbone.layers
+        ],
+    }
+
+
+def _print_summary(preset: str, summary: dict[str, Any], seconds: float) -> None:
+    table = Table(title=f"{preset}: {summary['class']}", title_justify="left")
+    table.add_column("layer")
+    table.add_column("class")
+    table.add_column("parameters", justify="right")
+    for layer in summary["layers"]:
+        table.add_row(layer["name"], layer["class"], f"{layer['parameters']:,}")
+    stdout.print(table)
+    arguments = ", ".join(
+        f"{k}={v}"
+        for k, v in summary["config"].items()
+        if k not in ("name", "trainable")
+    )
+    stdout.print(f"config: {arguments}")
+    stdout.print(f"parameters: {summary['parameters']:,}   dtype: {summary['dtype']}")
+    stdout.print(f"loaded in {seconds:.2f} s")
+
+
+@app.command()
+def load(
+    preset: Annotated[str, typer.Argument(help="Preset directory or name.")],
+    dtype: Annotated[
+        str | None, typer.Option(help="Override the dtype, e.g. bfloat16.")
+    ] = None,
+    weights: Annotated[
+        bool, typer.Option("--weights/--no-weights", help="Load the preset's weights.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Load a preset and print the backbone's summary and the time taken."""
+    _import_keras()
+    from registry.architectures import Backbone
+
+    overrides = {"dtype": dtype} if dtype else {}
+    started = time.perf_counter()
+    backbone = Backbone.from_preset(preset, load_weights=weights, **overrides)
+    seconds = time.perf_counter() - started
+    summary = _summary(backbone)
+    if as_json:
+        print(json.dumps({"preset": preset, **summary, "seconds": seconds}, indent=2))
+    else:
+        _print_summary(preset, summary, seconds)
+
+
+def main() -> None:
+    """Entry point: run the app, turning errors into one line on stderr.
+
+    Usage errors are click's (exit code 2); the registry's own errors and
+    anything unexpected print one line and exit 1, with the traceback only
+    under `--debug`.
+    """
+    try:
+        app()  # standalone: click reports usage errors itself and exits 2
+    except RegistryError as error:
+        _fail(error, str(error))
+    except Exception as error:
+        _fail(
+            error,
+            f"{type(error).__name__}: {error} (run with --debug for the traceback)",
+        )
+
+
+def _fail(error: Exception, message: str) -> None:
+    if _state["debug"]:
+        raise error
+    stderr.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(1)

@@ -1,0 +1,63 @@
+"""One exception hierarchy for the whole registry.
+
+Every class also inherits the built-in exception a caller would naturally
+catch (as huggingface_hub's errors do), so ``except FileNotFoundError`` and
+``except RegistryError`` both work. Messages say what happened, to which preset
+or file, and what to do about it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class RegistryError(Exception):
+    """Base class of every error raised on purpose by this project."""
+
+
+class PresetNotFoundError(RegistryError, LookupError):
+    """A preset name or handle does not lead to any preset."""
+
+
+class PresetFormatError(RegistryError, ValueError):
+    """A preset directory is malformed: a file is missing, unreadable or wrong."""
+
+    def __init__(self, path: str | Path, problem: str, fix: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{self.path}: {problem} {fix}")
+
+
+class PresetFileMissingError(PresetFormatError, FileNotFoundError):
+    """A file every preset of its kind must have is absent."""
+
+
+class UnsafePresetError(PresetFormatError):
+    """A preset asks for something that would run code or escape its data.
+
+    Raised for configs naming classes outside the allow-list and for pickle
+    checkpoints; the preset is refused without importing or unpickling anything.
+    """
+
+
+class WeightsMismatchError(PresetFormatError):
+    """A weights file does not fit the architecture its config describes."""
+
+
+class UnsupportedArchitectureError(RegistryError, ValueError):
+    """A preset's architecture is not one this registry knows how to build."""
+
+
+class ChecksumMismatchError(RegistryError, ValueError):
+    """A file's bytes differ from the digest recorded for it."""
+
+    def __init__(self, path: str, expected: str, actual: str) -> None:
+        self.path = path
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"{path}: sha256 {actual} does not match the recorded {expected}. "
+            "The file was changed or corrupted after it was recorded; fetch the "
+            "preset again."
+        )

@@ -1,0 +1,194 @@
+"""Reading a preset's config as data: its format, its architecture, its arguments.
+
+Nothing here imports a module or unpickles a file because a preset says so: the
+class comes from the allow-list (`registry.architectures.ARCHITECTURES`) by
+`registered_name` / `class_name`, and the `module` a config names is only
+compared with the modules known for that class.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from registry.errors import PresetFileMissingError, PresetFormatError, UnsafePresetError
+
+if TYPE_CHECKING:
+    from registry.architectures.backbone import Backbone
+
+CONFIG_FILE = "config.json"
+METADATA_FILE = "metadata.json"
+SHARDED_WEIGHTS_FILE = "model.weights.json"
+MAX_JSON_BYTES = 1 << 20
+# Weight formats that are pickles: opening one can run arbitrary code.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+_DTYPE_POLICIES = frozenset(
+    {"float32", "float16", "bfloat16", "mixed_float16", "mixed_bfloat16", "float64"}
+)
+
+
+class PresetKind(enum.Enum):
+    """The two on-disk formats a preset directory may have."""
+
+    KERAS = "keras"  # keras-hub's config.json + model.weights.h5
+    TRANSFORMERS = "transformers"  # Hugging Face config.json + model.safetensors
+
+
+def read_json(path: Path, *, max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any]:
+    """Read a JSON object from `path`, refusing oversized or malformed files.
+
+    Raises:
+        PresetFileMissingError: the file does not exist.
+        PresetFormatError: it is too large, not UTF-8, not JSON, too deeply
+            nested, or not a JSON object.
+    """
+    if not path.is_file():
+        raise PresetFileMissingError(
+            path, "does not exist.", "Every preset needs it; check the directory."
+        )
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise PresetFormatError(
+            path,
+            f"is {size} bytes, over the {max_bytes}-byte limit for JSON files.",
+            "A preset's JSON files hold configuration only; remove what is not.",
+        )
+    try:
+        body = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise PresetFormatError(
+            path, f"is not UTF-8 ({error.reason}).", "Save it as UTF-8 JSON."
+        ) from error
+    except RecursionError as error:
+        raise PresetFormatError(
+            path, "is nested too deeply to be a config.", "Fix or replace the file."
+        ) from error
+    except ValueError as error:
+        raise PresetFormatError(
+            path, f"is not valid JSON ({error}).", "Fix or replace the file."
+        ) from error
+    if not isinstance(body, dict):
+        raise PresetFormatError(
+            path, f"holds a JSON {type(body).__name__}, not an object.", "Fix the file."
+        )
+    return body
+
+
+def detect_kind(directory: Path) -> tuple[PresetKind, dict[str, Any]]:
+    """Tell a keras-hub preset from a transformers checkpoint by its config."""
+    path = directory / CONFIG_FILE
+    config = read_json(path)
+    if "registered_name" in config or "class_name" in config:
+        return PresetKind.KERAS, config
+    if "model_type" in config:
+        return PresetKind.TRANSFORMERS, config
+    raise PresetFormatError(
+        path,
+        "is neither a Keras config (`class_name`, `registered_name`) nor a "
+        "transformers config (`model_type`).",
+        "Save the preset with `save_to_preset()` or transformers' `save_pretrained()`.",
+    )
+
+
+def _allowed_classes() -> dict[str, type[Backbone]]:
+    from registry.architectures import ARCHITECTURES
+
+    return ARCHITECTURES
+
+
+def _refuse_class(path: Path, config: dict[str, Any]) -> UnsafePresetError:
+    allowed = ", ".join(
+        f"{name} ({' or '.join(cls.registered_names)})"
+        for name, cls in _allowed_classes().items()
+    )
+    return UnsafePresetError(
+        path,
+        f"names class_name={config.get('class_name')!r}, "
+        f"registered_name={config.get('registered_name')!r}, "
+        f"module={config.get('module')!r}, which is not an allowed architecture.",
+        f"Allowed classes: {allowed}. The module a config names is never imported.",
+    )
+
+
+def resolve_architecture(path: Path, config: dict[str, Any]) -> type[Backbone]:
+    """The allow-listed class a Keras `config.json` names.
+
+    Raises:
+        UnsafePresetError: the class, registered name or module is not one of
+            an allowed architecture's.
+    """
+    registered = config.get("registered_name")
+    class_name = config.get("class_name")
+    module = config.get("module")
+    for name, cls in _allowed_classes().items():
+        names_it = registered in cls.registered_names or (
+            registered is None and class_name == name
+        )
+        if not names_it:
+            continue
+        if class_name != name or (
+            module is not None and module not in cls.config_modules
+        ):
+            raise _refuse_class(path, config)
+        return cls
+    raise _refuse_class(path, config)
+
+
+def _dtype_argument(path: Path, dtype: Any) -> Any:
+    """A config's `dtype` as a policy name, accepting only plain dtype policies."""
+    if dtype is None:
+        return None
+    name = dtype
+    if isinstance(dtype, dict):
+        allowed_class = dtype.get("class_name") in ("DTypePolicy", "FloatDTypePolicy")
+        inner = dtype.get("config")
+        if (
+            dtype.get("module") != "keras"
+            or not allowed_class
+            or not isinstance(inner, dict)
+        ):
+            raise UnsafePresetError(
+                path,
+                f"has a `dtype` that is not a plain Keras DTypePolicy: {dtype!r}.",
+                f"Use one of {sorted(_DTYPE_POLICIES)}.",
+            )
+        name = inner.get("name")
+    if name not in _DTYPE_POLICIES:
+        raise PresetFormatError(
+            path,
+            f"has an unsupported dtype {name!r}.",
+            f"Use one of {sorted(_DTYPE_POLICIES)}.",
+        )
+    return name
+
+
+def backbone_arguments(path: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """The constructor arguments a Keras `config.json` holds, checked as data."""
+    arguments = config.get("config")
+    if not isinstance(arguments, dict):
+        raise PresetFormatError(
+            path,
+            "has no `config` object with the backbone's arguments.",
+            "Fix the file.",
+        )
+    arguments = dict(arguments)
+    if "dtype" in arguments:
+        arguments["dtype"] = _dtype_argument(path, arguments["dtype"])
+    return arguments
+
+
+def refuse_pickles(directory: Path, *, found_safe_weights: bool) -> None:
+    """Refuse a directory whose only weights are pickles (never opened here)."""
+    if found_safe_weights:
+        return
+    pickles = sorted(p.name for p in directory.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise UnsafePresetError(
+            directory / pickles[0],
+            "is a pickle checkpoint; loading a pickle can run arbitrary code, so "
+            "it is refused.",
+            "Convert it to safetensors (in transformers: "
+            "`model.save_pretrained(dir, safe_serialization=True)`) and load that.",
+        )

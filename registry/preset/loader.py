@@ -1,0 +1,188 @@
+"""`from_preset`: locate a preset, read its config as data, build, load weights."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from registry.errors import (
+    PresetFileMissingError,
+    PresetFormatError,
+    PresetNotFoundError,
+    UnsupportedArchitectureError,
+)
+from registry.preset import convert_hf
+from registry.preset import format as preset_format
+from registry.preset.demo import DEMO_PRESET, demo_preset_dir
+from registry.preset.weights_h5 import WEIGHTS_FILE
+
+if TYPE_CHECKING:
+    from registry.architectures.backbone import Backbone
+
+ACCEPTED_FORMS = (
+    "a local preset directory (absolute, relative or file://), in keras-hub's "
+    "format or Hugging Face transformers' (config.json + model.safetensors)",
+    f"the bundled demo preset `{DEMO_PRESET}`",
+)
+
+
+def locate(preset: str | os.PathLike[str]) -> Path:
+    """The directory `preset` names.
+
+    Raises:
+        PresetNotFoundError: `preset` is not a directory or a known name; the
+            message lists every accepted form.
+    """
+    text = os.fspath(preset)
+    if text == DEMO_PRESET:
+        return demo_preset_dir()
+    path = Path(text.removeprefix("file://")).expanduser()
+    if path.is_dir():
+        return path
+    from registry.architectures.backbone import Backbone
+
+    builtin = Backbone.presets.get(text)
+    if builtin is not None:
+        raise PresetNotFoundError(
+            f"{text!r} is a built-in preset synced from {builtin.kaggle_handle}; "
+            "fetching from Kaggle and Hugging Face arrives with the resolver. "
+            "Download its directory and pass that path."
+        )
+    what = "is a file, not a directory" if path.exists() else "was not found"
+    raise PresetNotFoundError(
+        f"Preset {text!r} {what}. Accepted forms: " + "; ".join(ACCEPTED_FORMS) + "."
+    )
+
+
+def _check_class(
+    requested: type[Backbone], found: type[Backbone], directory: Path
+) -> None:
+    from registry.architectures.backbone import Backbone
+
+    if requested is not Backbone and not issubclass(found, requested):
+        raise UnsupportedArchitectureError(
+            f"{directory} holds a {found.__name__} preset, which "
+            f"{requested.__name__}.from_preset() cannot load. Use "
+            f"{found.__name__}.from_preset() or Backbone.from_preset()."
+        )
+
+
+def _check_argument_names(
+    cls: type[Backbone],
+    arguments: dict[str, Any],
+    overrides: dict[str, Any],
+    path: Path,
+) -> None:
+    # Keras models swallow unknown keyword arguments; a preset must not.
+    parameters = inspect.signature(cls.__init__).parameters
+    accepted = {"name", "trainable", "dtype"} | {
+        name for name, p in parameters.items() if p.kind is p.POSITIONAL_OR_KEYWORD
+    } - {"self"}
+    for source, names in (
+        ("the config", arguments),
+        ("the keyword arguments", overrides),
+    ):
+        unknown = sorted(set(names) - accepted)
+        if unknown:
+            raise PresetFormatError(
+                path,
+                f"{source} name(s) {unknown}, which {cls.__name__} does not take.",
+                f"Accepted arguments: {sorted(accepted)}.",
+            )
+
+
+def _build(
+    cls: type[Backbone],
+    arguments: dict[str, Any],
+    overrides: dict[str, Any],
+    config_path: Path,
+    load_weights: bool,
+) -> Backbone:
+    from registry.architectures.initializers import skipped_initializers
+
+    _check_argument_names(cls, arguments, overrides, config_path)
+    try:
+        with skipped_initializers(load_weights):
+            return cls.from_config({**arguments, **overrides})
+    except (TypeError, ValueError) as error:
+        source = f"with the overrides {sorted(overrides)}" if overrides else ""
+        raise PresetFormatError(
+            config_path,
+            f"does not describe a valid {cls.__name__} {source}: {error}",
+            "Fix the config (or the keyword arguments), or re-save the preset with "
+            "`save_to_preset()`.",
+        ) from error
+
+
+def _load_keras(
+    directory: Path,
+    config: dict[str, Any],
+    cls: type[Backbone],
+    load_weights: bool,
+    overrides: dict[str, Any],
+) -> Backbone:
+    from registry.preset.weights_h5 import read_weights
+
+    config_path = directory / preset_format.CONFIG_FILE
+    architecture = preset_format.resolve_architecture(config_path, config)
+    _check_class(cls, architecture, directory)
+    arguments = preset_format.backbone_arguments(config_path, config)
+    weights = directory / WEIGHTS_FILE
+    if load_weights and not weights.is_file():
+        if (directory / preset_format.SHARDED_WEIGHTS_FILE).is_file():
+            raise PresetFormatError(
+                directory / preset_format.SHARDED_WEIGHTS_FILE,
+                "describes sharded weights, which this version does not load yet.",
+                "Save the backbone unsharded (it is sharded only above 10 GB).",
+            )
+        preset_format.refuse_pickles(directory, found_safe_weights=False)
+        raise PresetFileMissingError(
+            weights, "does not exist.", "Load with load_weights=False, or fetch it."
+        )
+    backbone = _build(architecture, arguments, overrides, config_path, load_weights)
+    if load_weights:
+        read_weights(backbone, weights)
+    return backbone
+
+
+def _load_transformers(
+    directory: Path,
+    config: dict[str, Any],
+    cls: type[Backbone],
+    load_weights: bool,
+    overrides: dict[str, Any],
+) -> Backbone:
+    from registry.architectures.gpt2 import GPT2Backbone
+
+    _check_class(cls, GPT2Backbone, directory)
+    checkpoint = convert_hf.open_checkpoint(directory)
+    arguments = convert_hf.backbone_arguments(directory, config, checkpoint)
+    backbone = _build(
+        GPT2Backbone,
+        arguments,
+        overrides,
+        directory / preset_format.CONFIG_FILE,
+        load_weights,
+    )
+    if load_weights:
+        convert_hf.load_weights(cast(GPT2Backbone, backbone), checkpoint)
+    return backbone
+
+
+def load_backbone(
+    preset: str | os.PathLike[str],
+    *,
+    cls: type[Backbone],
+    load_weights: bool = True,
+    overrides: dict[str, Any] | None = None,
+) -> Backbone:
+    """Build the backbone a preset describes, as `cls.from_preset` promises."""
+    directory = locate(preset)
+    kind, config = preset_format.detect_kind(directory)
+    loaders = {
+        preset_format.PresetKind.KERAS: _load_keras,
+        preset_format.PresetKind.TRANSFORMERS: _load_transformers,
+    }
+    return loaders[kind](directory, config, cls, load_weights, dict(overrides or {}))

@@ -1,0 +1,183 @@
+"""`model.weights.h5` in Keras's layout, read and written without Keras's saver.
+
+Keras stores each layer's own variables as `<path>/vars/<index>`. A model's
+top-level layers are named after their class in snake case (`transformer_decoder`,
+`transformer_decoder_1`, ...); layers inside a layer are named after the attribute
+that holds them, which our composite layers list in `h5_children()`.
+
+Reading compares every dataset's shape and dtype with the variable it fills
+before reading a byte of it, refuses missing and unknown datasets, reads each
+dataset exactly once, and assigns it into variables that were built without
+random initialization.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import keras
+import numpy as np
+
+from registry.errors import PresetFormatError, WeightsMismatchError
+
+WEIGHTS_FILE = "model.weights.h5"
+_FLOAT_KINDS = frozenset("f")
+
+
+@dataclass(frozen=True)
+class H5Entry:
+    """One layer's group in the file: `<path>/vars`, holding its own variables."""
+
+    path: str
+    layer: keras.layers.Layer
+    variables: tuple[keras.Variable, ...]
+
+    def dataset_paths(self) -> Iterator[tuple[str, keras.Variable]]:
+        for index, variable in enumerate(self.variables):
+            yield _join(self.path, "vars", str(index)), variable
+
+
+def _join(*parts: str) -> str:
+    return "/".join(part for part in parts if part)
+
+
+def _snake_case(name: str) -> str:
+    # The rule Keras's saver applies to class names.
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _entries(path: str, layer: keras.layers.Layer) -> Iterator[H5Entry]:
+    children: list[tuple[str, keras.layers.Layer]] = []
+    if hasattr(layer, "h5_children"):
+        children = layer.h5_children()
+    own = () if children else tuple(layer.weights)
+    yield H5Entry(path, layer, own)
+    for attribute, child in children:
+        yield from _entries(_join(path, attribute), child)
+
+
+def layout(model: Any) -> list[H5Entry]:
+    """Every group of `model`'s weights file, in Keras's naming."""
+    entries = [H5Entry("", model, ())]
+    used: dict[str, int] = {}
+    for layer in model.h5_layout_root():
+        name = _snake_case(type(layer).__name__)
+        count = used.get(name, -1) + 1
+        used[name] = count
+        path = _join("layers", name if count == 0 else f"{name}_{count}")
+        entries.extend(_entries(path, layer))
+    return entries
+
+
+def write_weights(model: Any, path: str | os.PathLike[str]) -> None:
+    """Write `model`'s variables to `path` in Keras's `model.weights.h5` layout."""
+    with h5py.File(path, "w") as file:
+        for entry in layout(model):
+            group = file.require_group(_join(entry.path, "vars"))
+            group.attrs["name"] = entry.layer.name
+            for index, variable in enumerate(entry.variables):
+                value = keras.ops.convert_to_numpy(variable)
+                dataset = group.create_dataset(str(index), data=value)
+                if keras.backend.standardize_dtype(value.dtype) == "bfloat16":
+                    dataset.attrs["dtype"] = "bfloat16"
+
+
+def _dataset_paths(file: h5py.File) -> set[str]:
+    found: set[str] = set()
+
+    def visit(name: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset):
+            found.add(name)
+
+    file.visititems(visit)
+    return found
+
+
+def _check_dataset(
+    file_path: Path, name: str, dataset: h5py.Dataset, variable: Any
+) -> None:
+    expected = tuple(variable.shape)
+    if tuple(dataset.shape) != expected:
+        raise WeightsMismatchError(
+            file_path,
+            f"dataset `{name}` has shape {tuple(dataset.shape)}, but the config "
+            f"implies {expected} for `{variable.path}`.",
+            "The weights were saved for a different config; use the config.json "
+            "that was saved with them.",
+        )
+    is_bfloat16 = (
+        dataset.attrs.get("dtype") == "bfloat16" and dataset.dtype.itemsize == 2
+    )
+    if dataset.dtype.kind not in _FLOAT_KINDS and not is_bfloat16:
+        raise WeightsMismatchError(
+            file_path,
+            f"dataset `{name}` holds {dataset.dtype}, not floating-point numbers.",
+            "Re-save the preset with `save_to_preset()`.",
+        )
+
+
+def _read_dataset(dataset: h5py.Dataset) -> np.ndarray:
+    value = dataset[()]
+    if dataset.attrs.get("dtype") == "bfloat16":
+        import ml_dtypes
+
+        value = value.view(ml_dtypes.bfloat16)
+    return np.asarray(value)
+
+
+def _check_names(file_path: Path, expected: set[str], present: set[str]) -> None:
+    missing = sorted(expected - present)
+    unknown = sorted(present - expected)
+    if missing:
+        raise WeightsMismatchError(
+            file_path,
+            f"{len(missing)} weight(s) the config needs are missing, "
+            f"first `{missing[0]}`.",
+            "The file is incomplete or was saved for another architecture; "
+            "re-save the preset with `save_to_preset()`.",
+        )
+    if unknown:
+        raise WeightsMismatchError(
+            file_path,
+            f"{len(unknown)} dataset(s) match no weight of the model, "
+            f"first `{unknown[0]}`.",
+            "The file was saved for a different config or architecture; use the "
+            "config.json that was saved with it.",
+        )
+
+
+def read_weights(model: Any, path: str | os.PathLike[str]) -> None:
+    """Fill `model`'s variables from a `model.weights.h5` file.
+
+    Raises:
+        PresetFormatError: the file is not a readable HDF5 file (e.g. truncated).
+        WeightsMismatchError: datasets are missing, unknown, mis-shaped or not
+            floating point.
+    """
+    file_path = Path(path)
+    targets = {
+        name: variable
+        for entry in layout(model)
+        for name, variable in entry.dataset_paths()
+    }
+    try:
+        with h5py.File(file_path, "r") as file:
+            _check_names(file_path, set(targets), _dataset_paths(file))
+            for name, variable in targets.items():
+                dataset = file[name]
+                _check_dataset(file_path, name, dataset, variable)
+                variable.assign(_read_dataset(dataset))
+    except OSError as error:
+        raise PresetFormatError(
+            file_path,
+            f"cannot be read as HDF5 ({error}).",
+            "The file is truncated or corrupted; fetch or save the preset again.",
+        ) from error

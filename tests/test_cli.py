@@ -1,0 +1,89 @@
+"""The `registry` console script, run as a user runs it: in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REGISTRY = shutil.which("registry", path=str(Path(sys.executable).parent))
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    assert REGISTRY, "the `registry` console script is not installed"
+    return subprocess.run(
+        [REGISTRY, *args],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
+    )
+
+
+def test_load_prints_the_summary() -> None:
+    result = run("load", "gpt2_tiny_demo")
+    assert result.returncode == 0, result.stderr
+    assert "GPT2Backbone" in result.stdout
+    assert "transformer_layer_1" in result.stdout
+    assert "parameters: 78,144" in result.stdout
+    assert "dtype: float32" in result.stdout
+    assert "loaded in" in result.stdout
+    assert result.stderr == ""
+
+
+def test_load_json(fixtures: Path) -> None:
+    result = run(
+        "load", str(fixtures / "hf_tiny_gpt2"), "--dtype", "bfloat16", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["class"] == "GPT2Backbone"
+    assert body["dtype"] == "bfloat16"
+    assert body["parameters"] == sum(layer["parameters"] for layer in body["layers"])
+    assert body["seconds"] > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("load", "/nonexistent/preset"), "Preset '/nonexistent/preset' was not found"),
+        (
+            ("load", "gpt2_base_en"),
+            "synced from kaggle://keras/gpt2/keras/gpt2_base_en/3",
+        ),
+    ],
+)
+def test_errors_are_one_line_on_stderr(args: tuple[str, ...], message: str) -> None:
+    result = run(*args)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: ")
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_shows_the_traceback() -> None:
+    result = run("--debug", "load", "/nonexistent/preset")
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr
+
+
+def test_usage_errors_exit_2() -> None:
+    assert run("load").returncode == 2
+    assert run("no-such-verb").returncode == 2
+
+
+def test_help_and_version_start_fast() -> None:
+    started = time.perf_counter()
+    result = run("--help")
+    assert result.returncode == 0 and "load" in result.stdout
+    assert time.perf_counter() - started < 5  # Keras is not imported for --help
+    assert run("--version").stdout.startswith("registry ")

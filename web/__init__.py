@@ -1,0 +1,1 @@
+"""The registry's web service (FastAPI). It imports `registry`; never the reverse."""
