@@ -38,6 +38,12 @@ def locate(preset: str | os.PathLike[str]) -> Path:
     text = os.fspath(preset)
     if text == DEMO_PRESET:
         return demo_preset_dir()
+    scheme = text.split("://", 1)[0] if "://" in text else None
+    if scheme in ("hf", "kaggle", "modelscope"):
+        raise PresetNotFoundError(
+            f"{text!r} is a {scheme}:// handle; fetching handles arrives with the "
+            "resolver. Download the preset's directory and pass that path."
+        )
     path = Path(text.removeprefix("file://")).expanduser()
     if path.is_dir():
         return path
@@ -107,10 +113,10 @@ def _build(
         with skipped_initializers(load_weights):
             return cls.from_config({**arguments, **overrides})
     except (TypeError, ValueError) as error:
-        source = f"with the overrides {sorted(overrides)}" if overrides else ""
+        source = f" with the overrides {sorted(overrides)}" if overrides else ""
         raise PresetFormatError(
             config_path,
-            f"does not describe a valid {cls.__name__} {source}: {error}",
+            f"does not describe a valid {cls.__name__}{source}: {error}",
             "Fix the config (or the keyword arguments), or re-save the preset with "
             "`save_to_preset()`.",
         ) from error

@@ -39,6 +39,14 @@ def test_builtin_name_points_at_its_kaggle_handle() -> None:
         GPT2Backbone.from_preset("gpt2_medium_en")
 
 
+@pytest.mark.parametrize(
+    "handle", ["hf://openai/gpt2", "kaggle://keras/gpt2/keras/x/3"]
+)
+def test_remote_handles_say_what_to_do(handle: str) -> None:
+    with pytest.raises(PresetNotFoundError, match="handle; fetching handles arrives"):
+        Backbone.from_preset(handle)
+
+
 def test_file_url_and_relative_paths(
     keras_hub_preset: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
