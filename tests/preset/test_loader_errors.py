@@ -155,7 +155,7 @@ def test_invalid_arguments(keras_hub_preset: Path) -> None:
         keras_hub_preset / "config.json", lambda c: c["config"].update(num_heads=3)
     )
     with pytest.raises(
-        PresetFormatError, match=r"not describe a valid GPT2Backbone.*divisible"
+        PresetFormatError, match=r"not describe a valid GPT2Backbone: .*divisible"
     ):
         Backbone.from_preset(keras_hub_preset)
 
