@@ -42,9 +42,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True)
-    ] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
 ) -> None:
     """A verified model-preset registry for Keras backbones."""
     _state["debug"] = debug
@@ -107,9 +105,7 @@ def _print_summary(preset: str, summary: dict[str, Any], seconds: float) -> None
         table.add_row(layer["name"], layer["class"], f"{layer['parameters']:,}")
     stdout.print(table)
     arguments = ", ".join(
-        f"{k}={v}"
-        for k, v in summary["config"].items()
-        if k not in ("name", "trainable")
+        f"{k}={v}" for k, v in summary["config"].items() if k not in ("name", "trainable")
     )
     stdout.print(f"config: {arguments}")
     stdout.print(f"parameters: {summary['parameters']:,}   dtype: {summary['dtype']}")
@@ -119,9 +115,7 @@ def _print_summary(preset: str, summary: dict[str, Any], seconds: float) -> None
 @app.command()
 def load(
     preset: Annotated[str, typer.Argument(help="Preset directory or name.")],
-    dtype: Annotated[
-        str | None, typer.Option(help="Override the dtype, e.g. bfloat16.")
-    ] = None,
+    dtype: Annotated[str | None, typer.Option(help="Override the dtype, e.g. bfloat16.")] = None,
     weights: Annotated[
         bool, typer.Option("--weights/--no-weights", help="Load the preset's weights.")
     ] = True,
@@ -140,6 +134,28 @@ def load(
         print(json.dumps({"preset": preset, **summary, "seconds": seconds}, indent=2))
     else:
         _print_summary(preset, summary, seconds)
+
+
+db_app = typer.Typer(help="The catalog database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the catalog's migrations (REGISTRY_DB_URL, or SQLite under REGISTRY_HOME)."""
+    from registry.catalog import migrate
+    from registry.catalog.database import make_engine
+    from registry.config import Settings
+
+    engine = make_engine(Settings.from_env().db_url)
+    where = engine.url.render_as_string(hide_password=True)
+    head = migrate.head_revision()
+    before = migrate.current_revision(engine)
+    if before == head:
+        stdout.print(f"{where} is already at migration {head}", highlight=False)
+        return
+    migrate.ensure_schema(engine)
+    stdout.print(f"{where}: migrated from {before or 'empty'} to {head}", highlight=False)
 
 
 def main() -> None:

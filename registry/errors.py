@@ -61,3 +61,23 @@ class ChecksumMismatchError(RegistryError, ValueError):
             "The file was changed or corrupted after it was recorded; fetch the "
             "preset again."
         )
+
+
+class CatalogError(RegistryError):
+    """The catalog database refused or could not perform an operation."""
+
+
+class CatalogSchemaError(CatalogError, RuntimeError):
+    """The catalog database's schema is not one this release can use."""
+
+
+class PresetExistsError(CatalogError, FileExistsError):
+    """A preset with this namespace and name already exists."""
+
+
+class AliasExistsError(CatalogError, FileExistsError):
+    """The preset already has an alias of this name."""
+
+
+class InvalidNameError(CatalogError, ValueError):
+    """A namespace, preset, alias or tag name breaks the naming rules."""

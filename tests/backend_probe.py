@@ -20,14 +20,10 @@ def main(fixtures: Path) -> None:
     keras_hub = Backbone.from_preset(fixtures / "keras_hub_tiny_gpt2")
     inputs = {
         "token_ids": np.load(fixtures / "keras_hub_tiny_gpt2_input_token_ids.npy"),
-        "padding_mask": np.load(
-            fixtures / "keras_hub_tiny_gpt2_input_padding_mask.npy"
-        ),
+        "padding_mask": np.load(fixtures / "keras_hub_tiny_gpt2_input_padding_mask.npy"),
     }
     expected = np.load(fixtures / "keras_hub_tiny_gpt2_expected_output.npy")
-    keras_hub_error = np.abs(
-        keras.ops.convert_to_numpy(keras_hub(inputs)) - expected
-    ).max()
+    keras_hub_error = np.abs(keras.ops.convert_to_numpy(keras_hub(inputs)) - expected).max()
 
     hf = GPT2Backbone.from_preset(fixtures / "hf_tiny_gpt2")
     token_ids = np.load(fixtures / "hf_tiny_gpt2_input_token_ids.npy")

@@ -34,9 +34,7 @@ def fixtures() -> Path:
 @pytest.fixture()
 def keras_hub_preset(fixtures: Path, tmp_path: Path) -> Path:
     """A writable copy of the preset keras-hub wrote."""
-    return Path(
-        shutil.copytree(fixtures / "keras_hub_tiny_gpt2", tmp_path / "keras_hub")
-    )
+    return Path(shutil.copytree(fixtures / "keras_hub_tiny_gpt2", tmp_path / "keras_hub"))
 
 
 @pytest.fixture()
@@ -49,9 +47,7 @@ def hf_preset(fixtures: Path, tmp_path: Path) -> Path:
 def keras_hub_inputs(fixtures: Path) -> dict[str, np.ndarray]:
     return {
         "token_ids": np.load(fixtures / "keras_hub_tiny_gpt2_input_token_ids.npy"),
-        "padding_mask": np.load(
-            fixtures / "keras_hub_tiny_gpt2_input_padding_mask.npy"
-        ),
+        "padding_mask": np.load(fixtures / "keras_hub_tiny_gpt2_input_padding_mask.npy"),
     }
 
 
@@ -60,16 +56,12 @@ def keras_hub_expected(fixtures: Path) -> np.ndarray:
     return np.load(fixtures / "keras_hub_tiny_gpt2_expected_output.npy")
 
 
-def tiny_inputs(
-    batch: int = 2, length: int = 7, seed: int = 0
-) -> dict[str, np.ndarray]:
+def tiny_inputs(batch: int = 2, length: int = 7, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     padding = np.ones((batch, length), dtype="int32")
     padding[0, -2:] = 0
     return {
-        "token_ids": rng.integers(0, TINY["vocabulary_size"], (batch, length)).astype(
-            "int32"
-        ),
+        "token_ids": rng.integers(0, TINY["vocabulary_size"], (batch, length)).astype("int32"),
         "padding_mask": padding,
     }
 

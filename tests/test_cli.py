@@ -39,9 +39,7 @@ def test_load_prints_the_summary() -> None:
 
 
 def test_load_json(fixtures: Path) -> None:
-    result = run(
-        "load", str(fixtures / "hf_tiny_gpt2"), "--dtype", "bfloat16", "--json"
-    )
+    result = run("load", str(fixtures / "hf_tiny_gpt2"), "--dtype", "bfloat16", "--json")
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
     assert body["class"] == "GPT2Backbone"

@@ -148,9 +148,7 @@ class Backbone(keras.Model):
         """
         from registry.preset.loader import load_backbone
 
-        return load_backbone(
-            preset, cls=cls, load_weights=load_weights, overrides=kwargs
-        )
+        return load_backbone(preset, cls=cls, load_weights=load_weights, overrides=kwargs)
 
     def save_to_preset(self, preset_dir: str | os.PathLike[str]) -> None:
         """Write `config.json`, `metadata.json`, `model.weights.h5` and a manifest.

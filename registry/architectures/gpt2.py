@@ -16,9 +16,7 @@ LAYER_NORM_EPSILON = 1e-5
 
 def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
+        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
     return value
 
 
@@ -99,9 +97,7 @@ class GPT2Backbone(Backbone):
                 f"Received: hidden_dim={hidden_dim}, num_heads={num_heads}"
             )
         if isinstance(dropout, bool) or not 0.0 <= dropout < 1.0:
-            raise ValueError(
-                f"`dropout` must be a float in [0, 1). Received: dropout={dropout!r}"
-            )
+            raise ValueError(f"`dropout` must be a float in [0, 1). Received: dropout={dropout!r}")
 
         # === Layers ===
         self.token_embedding = keras.layers.ReversibleEmbedding(

@@ -114,9 +114,7 @@ class CausalSelfAttention(keras.layers.Layer):
             name="attention_output",
             **shared,
         )
-        self._dropout_layer = keras.layers.Dropout(
-            dropout, dtype=self.dtype_policy, name="dropout"
-        )
+        self._dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy, name="dropout")
 
     def h5_children(self) -> list[tuple[str, keras.layers.Layer]]:
         return [
@@ -137,9 +135,7 @@ class CausalSelfAttention(keras.layers.Layer):
         query = self.query_dense(x)  # (B, T, H, D)
         key = self.key_dense(x)  # (B, S, H, D)
         value = self.value_dense(x)  # (B, S, H, D)
-        query = ops.multiply(
-            query, ops.cast(1.0 / math.sqrt(self.head_dim), query.dtype)
-        )
+        query = ops.multiply(query, ops.cast(1.0 / math.sqrt(self.head_dim), query.dtype))
         scores = ops.einsum("bthd,bshd->bhts", query, key)  # (B, H, T, S)
         scores = ops.where(attention_mask, ops.cast(scores, "float32"), _MASKED_SCORE)
         weights = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
@@ -217,9 +213,7 @@ class TransformerDecoder(keras.layers.Layer):
         self._self_attention_layer.build(inputs_shape)
         self._feedforward_layer_norm.build(inputs_shape)
         self._feedforward_intermediate_dense.build(inputs_shape)
-        self._feedforward_output_dense.build(
-            (*inputs_shape[:-1], self.intermediate_dim)
-        )
+        self._feedforward_output_dense.build((*inputs_shape[:-1], self.intermediate_dim))
 
     def call(self, x: Any, padding_mask: Any, training: bool | None = None) -> Any:
         mask = causal_padding_mask(padding_mask, ops.shape(x)[1])

@@ -80,9 +80,7 @@ def _weight_files(directory: Path) -> list[Path]:
     if index.is_file():
         weight_map = read_json(index).get("weight_map")
         if not isinstance(weight_map, dict):
-            raise PresetFormatError(
-                index, "has no `weight_map` object.", "Fix the file."
-            )
+            raise PresetFormatError(index, "has no `weight_map` object.", "Fix the file.")
         names = sorted({str(name) for name in weight_map.values()})
         if any(Path(name).name != name for name in names):
             raise PresetFormatError(
@@ -101,9 +99,7 @@ def _tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
     from safetensors import SafetensorError, safe_open
 
     if not path.is_file():
-        raise PresetFileMissingError(
-            path, "does not exist.", "Fetch the checkpoint again."
-        )
+        raise PresetFileMissingError(path, "does not exist.", "Fetch the checkpoint again.")
     try:
         with safe_open(path, framework="numpy") as file:
             return {key: tuple(file.get_slice(key).get_shape()) for key in file.keys()}  # noqa: SIM118
@@ -138,8 +134,7 @@ def open_checkpoint(directory: Path) -> Checkpoint:
 
 def _check_supported(path: Path, hf_config: dict[str, Any]) -> None:
     unsupported = {
-        "activation_function": hf_config.get("activation_function", "gelu_new")
-        not in _TANH_GELUS,
+        "activation_function": hf_config.get("activation_function", "gelu_new") not in _TANH_GELUS,
         "layer_norm_epsilon": hf_config.get("layer_norm_epsilon", 1e-5) != 1e-5,
         "scale_attn_weights": hf_config.get("scale_attn_weights", True) is not True,
         "scale_attn_by_inverse_layer_idx": bool(
@@ -181,14 +176,9 @@ def backbone_arguments(
         )
     _check_supported(path, hf_config)
     vocabulary_size, hidden_dim = checkpoint.shapes["wte.weight"]
-    layers = {
-        int(m.group(1)) for key in checkpoint.shapes if (m := _LAYER_KEY.match(key))
-    }
+    layers = {int(m.group(1)) for key in checkpoint.shapes if (m := _LAYER_KEY.match(key))}
     num_layers = len(layers)
-    if (
-        layers != set(range(num_layers))
-        or "h.0.mlp.c_fc.weight" not in checkpoint.shapes
-    ):
+    if layers != set(range(num_layers)) or "h.0.mlp.c_fc.weight" not in checkpoint.shapes:
         raise WeightsMismatchError(
             path, "has missing or non-contiguous transformer blocks.", "Re-save it."
         )
@@ -264,9 +254,7 @@ def load_weights(backbone: GPT2Backbone, checkpoint: Checkpoint) -> None:
     table = _weight_table(backbone)
     where = checkpoint.directory / SAFETENSORS_FILE
     expected = {key for key, _, _ in table}
-    unknown = sorted(
-        k for k in set(checkpoint.shapes) - expected if not _IGNORED.match(k)
-    )
+    unknown = sorted(k for k in set(checkpoint.shapes) - expected if not _IGNORED.match(k))
     missing = sorted(expected - set(checkpoint.shapes))
     if missing or unknown:
         problem = f"lacks `{missing[0]}`" if missing else f"has unknown `{unknown[0]}`"

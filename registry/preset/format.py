@@ -100,8 +100,7 @@ def _allowed_classes() -> dict[str, type[Backbone]]:
 
 def _refuse_class(path: Path, config: dict[str, Any]) -> UnsafePresetError:
     allowed = ", ".join(
-        f"{name} ({' or '.join(cls.registered_names)})"
-        for name, cls in _allowed_classes().items()
+        f"{name} ({' or '.join(cls.registered_names)})" for name, cls in _allowed_classes().items()
     )
     return UnsafePresetError(
         path,
@@ -123,14 +122,10 @@ def resolve_architecture(path: Path, config: dict[str, Any]) -> type[Backbone]:
     class_name = config.get("class_name")
     module = config.get("module")
     for name, cls in _allowed_classes().items():
-        names_it = registered in cls.registered_names or (
-            registered is None and class_name == name
-        )
+        names_it = registered in cls.registered_names or (registered is None and class_name == name)
         if not names_it:
             continue
-        if class_name != name or (
-            module is not None and module not in cls.config_modules
-        ):
+        if class_name != name or (module is not None and module not in cls.config_modules):
             raise _refuse_class(path, config)
         return cls
     raise _refuse_class(path, config)
@@ -144,11 +139,7 @@ def _dtype_argument(path: Path, dtype: Any) -> Any:
     if isinstance(dtype, dict):
         allowed_class = dtype.get("class_name") in ("DTypePolicy", "FloatDTypePolicy")
         inner = dtype.get("config")
-        if (
-            dtype.get("module") != "keras"
-            or not allowed_class
-            or not isinstance(inner, dict)
-        ):
+        if dtype.get("module") != "keras" or not allowed_class or not isinstance(inner, dict):
             raise UnsafePresetError(
                 path,
                 f"has a `dtype` that is not a plain Keras DTypePolicy: {dtype!r}.",
@@ -187,8 +178,7 @@ def refuse_pickles(directory: Path, *, found_safe_weights: bool) -> None:
     if pickles:
         raise UnsafePresetError(
             directory / pickles[0],
-            "is a pickle checkpoint; loading a pickle can run arbitrary code, so "
-            "it is refused.",
+            "is a pickle checkpoint; loading a pickle can run arbitrary code, so it is refused.",
             "Convert it to safetensors (in transformers: "
             "`model.save_pretrained(dir, safe_serialization=True)`) and load that.",
         )

@@ -62,9 +62,7 @@ def locate(preset: str | os.PathLike[str]) -> Path:
     )
 
 
-def _check_class(
-    requested: type[Backbone], found: type[Backbone], directory: Path
-) -> None:
+def _check_class(requested: type[Backbone], found: type[Backbone], directory: Path) -> None:
     from registry.architectures.backbone import Backbone
 
     if requested is not Backbone and not issubclass(found, requested):

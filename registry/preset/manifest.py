@@ -54,9 +54,7 @@ class Manifest:
             "version": MANIFEST_VERSION,
             "algorithm": "sha256",
             "revision": self.revision_id,
-            "files": [
-                {"path": f.path, "size": f.size, "sha256": f.sha256} for f in self.files
-            ],
+            "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in self.files],
         }
         return json.dumps(body, indent=2) + "\n"
 
@@ -152,9 +150,7 @@ def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
     return Manifest(tuple(sorted(files)))
 
 
-def verify_directory(
-    directory: str | os.PathLike[str], manifest: Manifest
-) -> VerificationResult:
+def verify_directory(directory: str | os.PathLike[str], manifest: Manifest) -> VerificationResult:
     """Compare every file the manifest lists with the bytes on disk.
 
     A missing file is reported with `actual="missing"`; a file of the wrong size

@@ -101,9 +101,7 @@ def _dataset_paths(file: h5py.File) -> set[str]:
     return found
 
 
-def _check_dataset(
-    file_path: Path, name: str, dataset: h5py.Dataset, variable: Any
-) -> None:
+def _check_dataset(file_path: Path, name: str, dataset: h5py.Dataset, variable: Any) -> None:
     expected = tuple(variable.shape)
     if tuple(dataset.shape) != expected:
         raise WeightsMismatchError(
@@ -113,9 +111,7 @@ def _check_dataset(
             "The weights were saved for a different config; use the config.json "
             "that was saved with them.",
         )
-    is_bfloat16 = (
-        dataset.attrs.get("dtype") == "bfloat16" and dataset.dtype.itemsize == 2
-    )
+    is_bfloat16 = dataset.attrs.get("dtype") == "bfloat16" and dataset.dtype.itemsize == 2
     if dataset.dtype.kind not in _FLOAT_KINDS and not is_bfloat16:
         raise WeightsMismatchError(
             file_path,
@@ -139,16 +135,14 @@ def _check_names(file_path: Path, expected: set[str], present: set[str]) -> None
     if missing:
         raise WeightsMismatchError(
             file_path,
-            f"{len(missing)} weight(s) the config needs are missing, "
-            f"first `{missing[0]}`.",
+            f"{len(missing)} weight(s) the config needs are missing, first `{missing[0]}`.",
             "The file is incomplete or was saved for another architecture; "
             "re-save the preset with `save_to_preset()`.",
         )
     if unknown:
         raise WeightsMismatchError(
             file_path,
-            f"{len(unknown)} dataset(s) match no weight of the model, "
-            f"first `{unknown[0]}`.",
+            f"{len(unknown)} dataset(s) match no weight of the model, first `{unknown[0]}`.",
             "The file was saved for a different config or architecture; use the "
             "config.json that was saved with it.",
         )
@@ -164,9 +158,7 @@ def read_weights(model: Any, path: str | os.PathLike[str]) -> None:
     """
     file_path = Path(path)
     targets = {
-        name: variable
-        for entry in layout(model)
-        for name, variable in entry.dataset_paths()
+        name: variable for entry in layout(model) for name, variable in entry.dataset_paths()
     }
     try:
         with h5py.File(file_path, "r") as file:

@@ -59,7 +59,5 @@ def save_backbone(backbone: Backbone, preset_dir: str | os.PathLike[str]) -> Non
     directory.mkdir(parents=True, exist_ok=True)
     write_atomically(directory / CONFIG_FILE, _write_json(serialized_config(backbone)))
     write_atomically(directory / METADATA_FILE, _write_json(_metadata(backbone)))
-    write_atomically(
-        directory / WEIGHTS_FILE, lambda path: write_weights(backbone, path)
-    )
+    write_atomically(directory / WEIGHTS_FILE, lambda path: write_weights(backbone, path))
     write_manifest(directory)

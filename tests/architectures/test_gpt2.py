@@ -30,9 +30,7 @@ def test_output_is_the_layer_normed_sequence(backbone: GPT2Backbone) -> None:
 def test_attention_is_causal(backbone: GPT2Backbone) -> None:
     inputs = tiny_inputs()
     changed = {k: v.copy() for k, v in inputs.items()}
-    changed["token_ids"][:, 4:] = (changed["token_ids"][:, 4:] + 1) % TINY[
-        "vocabulary_size"
-    ]
+    changed["token_ids"][:, 4:] = (changed["token_ids"][:, 4:] + 1) % TINY["vocabulary_size"]
     before, after = np.asarray(backbone(inputs)), np.asarray(backbone(changed))
     np.testing.assert_allclose(before[:, :4], after[:, :4], atol=1e-6)
     assert not np.allclose(before[:, 4:], after[:, 4:])
@@ -41,18 +39,14 @@ def test_attention_is_causal(backbone: GPT2Backbone) -> None:
 def test_padded_keys_are_not_attended(backbone: GPT2Backbone) -> None:
     inputs = tiny_inputs()  # row 0 has its last two positions padded
     changed = {k: v.copy() for k, v in inputs.items()}
-    changed["token_ids"][0, -2:] = (changed["token_ids"][0, -2:] + 3) % TINY[
-        "vocabulary_size"
-    ]
+    changed["token_ids"][0, -2:] = (changed["token_ids"][0, -2:] + 3) % TINY["vocabulary_size"]
     changed["token_ids"][0, -1] = 0
     before, after = np.asarray(backbone(inputs)), np.asarray(backbone(changed))
     np.testing.assert_allclose(before[0, :-2], after[0, :-2], atol=1e-6)
     # Padding changes what unpadded queries see: a padded key would have counted.
     unpadded = {k: v.copy() for k, v in inputs.items()}
     unpadded["padding_mask"][:] = 1
-    assert np.allclose(
-        np.asarray(backbone(unpadded))[0, :-2], before[0, :-2], atol=1e-6
-    )
+    assert np.allclose(np.asarray(backbone(unpadded))[0, :-2], before[0, :-2], atol=1e-6)
 
 
 def test_dropout_only_in_training(backbone: GPT2Backbone) -> None:
@@ -103,15 +97,11 @@ def test_config_round_trips_through_json(backbone: GPT2Backbone) -> None:
     }
     clone.set_weights(backbone.get_weights())
     inputs = tiny_inputs()
-    np.testing.assert_array_equal(
-        np.asarray(clone(inputs)), np.asarray(backbone(inputs))
-    )
+    np.testing.assert_array_equal(np.asarray(clone(inputs)), np.asarray(backbone(inputs)))
 
 
 def test_hidden_dim_must_divide_by_heads() -> None:
-    with pytest.raises(
-        ValueError, match=r"divisible by `num_heads`.*hidden_dim=10, num_heads=3"
-    ):
+    with pytest.raises(ValueError, match=r"divisible by `num_heads`.*hidden_dim=10, num_heads=3"):
         GPT2Backbone(**{**TINY, "hidden_dim": 10, "num_heads": 3})
 
 
@@ -154,9 +144,7 @@ def test_dtype_policies(
     assert keras.backend.standardize_dtype(outputs.dtype) == compute_dtype
     # Softmax and layer norm run in float32, so half precision stays close.
     reference = np.asarray(backbone(tiny_inputs()))
-    np.testing.assert_allclose(
-        np.asarray(outputs, dtype="float32"), reference, atol=0.1
-    )
+    np.testing.assert_allclose(np.asarray(outputs, dtype="float32"), reference, atol=0.1)
     restored = GPT2Backbone.from_config(json.loads(json.dumps(model.get_config())))
     assert restored.dtype_policy.name == model.dtype_policy.name
 

@@ -35,6 +35,4 @@ def test_decoder_block_matches_keras_hubs() -> None:
     by_path = {w.path.split("/", 1)[1]: w for w in theirs.weights}
     for weight in ours.weights:
         weight.assign(by_path[weight.path.split("/", 1)[1]])
-    np.testing.assert_allclose(
-        np.asarray(ours(x, padding_mask=padding)), expected, atol=1e-5
-    )
+    np.testing.assert_allclose(np.asarray(ours(x, padding_mask=padding)), expected, atol=1e-5)

@@ -18,9 +18,7 @@ def _gelu_tanh(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
 
 
-def gpt2_forward(
-    t: dict[str, np.ndarray], n_head: int, token_ids: np.ndarray
-) -> np.ndarray:
+def gpt2_forward(t: dict[str, np.ndarray], n_head: int, token_ids: np.ndarray) -> np.ndarray:
     """`last_hidden_state` of a transformers GPT2Model for unpadded `token_ids`."""
     t = {k: v.astype("float64") for k, v in t.items()}
     batch, length = token_ids.shape
@@ -34,9 +32,7 @@ def gpt2_forward(
         h = _layer_norm(x, t[p + "ln_1.weight"], t[p + "ln_1.bias"])
         qkv = h @ t[p + "attn.c_attn.weight"] + t[p + "attn.c_attn.bias"]
         q, k, v = (
-            a.reshape(batch, length, n_head, head).transpose(
-                0, 2, 1, 3
-            )  # (B, nh, T, hs)
+            a.reshape(batch, length, n_head, head).transpose(0, 2, 1, 3)  # (B, nh, T, hs)
             for a in np.split(qkv, 3, axis=-1)
         )
         scores = np.where(causal, q @ k.transpose(0, 1, 3, 2) / np.sqrt(head), -np.inf)

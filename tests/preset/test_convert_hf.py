@@ -38,9 +38,7 @@ def test_numpy_reference_reproduces_transformers(fixtures: Path) -> None:
     n_head = json.loads((fixtures / "hf_tiny_gpt2/config.json").read_text())["n_head"]
     token_ids = np.load(fixtures / "hf_tiny_gpt2_input_token_ids.npy")
     expected = np.load(fixtures / "hf_tiny_gpt2_expected_output.npy")
-    np.testing.assert_allclose(
-        gpt2_forward(tensors, n_head, token_ids), expected, atol=1e-5
-    )
+    np.testing.assert_allclose(gpt2_forward(tensors, n_head, token_ids), expected, atol=1e-5)
 
 
 def test_dimensions_come_from_the_checkpoint(fixtures: Path, hf_preset: Path) -> None:
@@ -54,9 +52,7 @@ def test_dimensions_come_from_the_checkpoint(fixtures: Path, hf_preset: Path) ->
     assert backbone.intermediate_dim == tensors["h.0.mlp.c_fc.weight"].shape[1]
 
 
-def _with_intermediate(
-    directory: Path, width: int, *, declare: bool
-) -> dict[str, np.ndarray]:
+def _with_intermediate(directory: Path, width: int, *, declare: bool) -> dict[str, np.ndarray]:
     """Rewrite the checkpoint with a feedforward `width` that is not 4 x n_embd."""
     rng = np.random.default_rng(width)
     tensors = load_file(directory / "model.safetensors")
@@ -86,9 +82,7 @@ def test_any_intermediate_width_converts(
     backbone = GPT2Backbone.from_preset(hf_preset)
     assert backbone.intermediate_dim == width
     expected = gpt2_forward(tensors, backbone.num_heads, token_ids)
-    np.testing.assert_allclose(
-        np.asarray(backbone(_unpadded(token_ids))), expected, atol=1e-5
-    )
+    np.testing.assert_allclose(np.asarray(backbone(_unpadded(token_ids))), expected, atol=1e-5)
 
 
 def test_lm_head_checkpoints_convert(fixtures: Path, hf_preset: Path) -> None:
@@ -115,9 +109,7 @@ def test_sharded_safetensors_convert(fixtures: Path, hf_preset: Path) -> None:
     for name, shard_keys in shards.items():
         save_file({k: tensors[k] for k in shard_keys}, hf_preset / name)
         weight_map.update(dict.fromkeys(shard_keys, name))
-    (hf_preset / "model.safetensors.index.json").write_text(
-        json.dumps({"weight_map": weight_map})
-    )
+    (hf_preset / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
     token_ids = np.load(fixtures / "hf_tiny_gpt2_input_token_ids.npy")
     outputs = np.asarray(GPT2Backbone.from_preset(hf_preset)(_unpadded(token_ids)))
     np.testing.assert_allclose(
@@ -132,9 +124,7 @@ def test_pickle_checkpoints_are_refused_unopened(hf_preset: Path) -> None:
     (hf_preset / "model.safetensors").unlink()
     # Not even a valid pickle: the loader must refuse it by name, never open it.
     (hf_preset / "pytorch_model.bin").write_bytes(b"\x80\x04 not to be unpickled")
-    with pytest.raises(
-        UnsafePresetError, match=r"pytorch_model\.bin.*pickle.*safetensors"
-    ):
+    with pytest.raises(UnsafePresetError, match=r"pytorch_model\.bin.*pickle.*safetensors"):
         GPT2Backbone.from_preset(hf_preset)
 
 
@@ -147,9 +137,7 @@ def test_missing_weights(hf_preset: Path) -> None:
 def test_truncated_safetensors(hf_preset: Path) -> None:
     path = hf_preset / "model.safetensors"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(
-        PresetFormatError, match=r"model.safetensors.*truncated or corrupted"
-    ):
+    with pytest.raises(PresetFormatError, match=r"model.safetensors.*truncated or corrupted"):
         GPT2Backbone.from_preset(hf_preset)
 
 
@@ -171,9 +159,7 @@ def test_unsupported_variants_are_refused(
 
 def test_config_disagreeing_with_weights(hf_preset: Path) -> None:
     edit_json(hf_preset / "config.json", lambda c: c.update(n_embd=64))
-    with pytest.raises(
-        WeightsMismatchError, match="n_embd=64, but the weights have 32"
-    ):
+    with pytest.raises(WeightsMismatchError, match="n_embd=64, but the weights have 32"):
         GPT2Backbone.from_preset(hf_preset)
 
 
@@ -181,9 +167,7 @@ def test_unknown_tensors_are_refused(hf_preset: Path) -> None:
     tensors = load_file(hf_preset / "model.safetensors")
     tensors["h.0.attn.extra.weight"] = np.zeros((2, 2), dtype="float32")
     save_file(tensors, hf_preset / "model.safetensors")
-    with pytest.raises(
-        WeightsMismatchError, match=r"unknown `h\.0\.attn\.extra\.weight`"
-    ):
+    with pytest.raises(WeightsMismatchError, match=r"unknown `h\.0\.attn\.extra\.weight`"):
         GPT2Backbone.from_preset(hf_preset)
 
 
@@ -191,7 +175,5 @@ def test_inconsistent_block_shapes_are_refused(hf_preset: Path) -> None:
     tensors = load_file(hf_preset / "model.safetensors")
     tensors["h.1.mlp.c_fc.weight"] = np.zeros((32, 10), dtype="float32")
     save_file(tensors, hf_preset / "model.safetensors")
-    with pytest.raises(
-        WeightsMismatchError, match=r"h\.1\.mlp\.c_fc\.weight.*does not fit"
-    ):
+    with pytest.raises(WeightsMismatchError, match=r"h\.1\.mlp\.c_fc\.weight.*does not fit"):
         GPT2Backbone.from_preset(hf_preset)

@@ -35,6 +35,4 @@ def test_demo_is_regenerated_identically(tmp_path: Path) -> None:
     assert again.get_config() == shipped.get_config()
     for ours, theirs in zip(again.weights, shipped.weights, strict=True):
         np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
-    assert (tmp_path / "README.md").read_text() == (
-        demo_preset_dir() / "README.md"
-    ).read_text()
+    assert (tmp_path / "README.md").read_text() == (demo_preset_dir() / "README.md").read_text()

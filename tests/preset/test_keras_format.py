@@ -21,9 +21,7 @@ def _datasets(path: Path) -> dict[str, tuple[int, ...]]:
     with h5py.File(path, "r") as file:
         file.visititems(
             lambda name, obj: (
-                found.__setitem__(name, obj.shape)
-                if isinstance(obj, h5py.Dataset)
-                else None
+                found.__setitem__(name, obj.shape) if isinstance(obj, h5py.Dataset) else None
             )
         )
     return found
@@ -52,11 +50,7 @@ def test_layout_matches_keras_own_saver(tmp_path: Path) -> None:
     # Keras's saver walks our object tree; it must agree with our layout table.
     backbone = GPT2Backbone(**TINY)
     backbone.save_weights(tmp_path / "keras.weights.h5")
-    ours = {
-        name: tuple(v.shape)
-        for entry in layout(backbone)
-        for name, v in entry.dataset_paths()
-    }
+    ours = {name: tuple(v.shape) for entry in layout(backbone) for name, v in entry.dataset_paths()}
     assert _datasets(tmp_path / "keras.weights.h5") == ours
 
 
@@ -108,27 +102,21 @@ def test_bfloat16_weights_round_trip(tmp_path: Path) -> None:
 def test_dtype_override(
     fixtures: Path, keras_hub_inputs: dict, keras_hub_expected: np.ndarray
 ) -> None:
-    backbone = GPT2Backbone.from_preset(
-        fixtures / "keras_hub_tiny_gpt2", dtype="mixed_bfloat16"
-    )
+    backbone = GPT2Backbone.from_preset(fixtures / "keras_hub_tiny_gpt2", dtype="mixed_bfloat16")
     assert backbone.dtype_policy.name == "mixed_bfloat16"
     outputs = np.asarray(backbone(keras_hub_inputs), dtype="float32")
     np.testing.assert_allclose(outputs, keras_hub_expected, atol=0.1)
 
 
 def test_load_weights_false_builds_fresh_weights(fixtures: Path) -> None:
-    fresh = GPT2Backbone.from_preset(
-        fixtures / "keras_hub_tiny_gpt2", load_weights=False
-    )
+    fresh = GPT2Backbone.from_preset(fixtures / "keras_hub_tiny_gpt2", load_weights=False)
     loaded = GPT2Backbone.from_preset(fixtures / "keras_hub_tiny_gpt2")
     kernel = np.asarray(fresh.token_embedding.embeddings)
     assert np.std(kernel) > 0  # randomly initialized, not zeros
     assert not np.allclose(kernel, np.asarray(loaded.token_embedding.embeddings))
 
 
-def test_loading_skips_random_initializers(
-    fixtures: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_loading_skips_random_initializers(fixtures: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("a random initializer ran while loading weights")
 
@@ -136,9 +124,7 @@ def test_loading_skips_random_initializers(
     GPT2Backbone.from_preset(fixtures / "keras_hub_tiny_gpt2")
 
 
-def test_weights_file_is_read_once(
-    fixtures: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_weights_file_is_read_once(fixtures: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     reads: list[str] = []
     original = h5py.Dataset.__getitem__
 

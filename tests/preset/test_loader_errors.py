@@ -24,24 +24,18 @@ from tests.conftest import edit_json
 
 
 def test_unknown_preset_lists_every_accepted_form(tmp_path: Path) -> None:
-    with pytest.raises(
-        PresetNotFoundError, match=r"local preset directory.*gpt2_tiny_demo"
-    ):
+    with pytest.raises(PresetNotFoundError, match=r"local preset directory.*gpt2_tiny_demo"):
         Backbone.from_preset(tmp_path / "absent")
     with pytest.raises(LookupError):  # also a built-in exception
         Backbone.from_preset(tmp_path / "absent")
 
 
 def test_builtin_name_points_at_its_kaggle_handle() -> None:
-    with pytest.raises(
-        PresetNotFoundError, match="kaggle://keras/gpt2/keras/gpt2_medium_en/3"
-    ):
+    with pytest.raises(PresetNotFoundError, match="kaggle://keras/gpt2/keras/gpt2_medium_en/3"):
         GPT2Backbone.from_preset("gpt2_medium_en")
 
 
-@pytest.mark.parametrize(
-    "handle", ["hf://openai/gpt2", "kaggle://keras/gpt2/keras/x/3"]
-)
+@pytest.mark.parametrize("handle", ["hf://openai/gpt2", "kaggle://keras/gpt2/keras/x/3"])
 def test_remote_handles_say_what_to_do(handle: str) -> None:
     with pytest.raises(PresetNotFoundError, match="handle; fetching handles arrives"):
         Backbone.from_preset(handle)
@@ -50,9 +44,7 @@ def test_remote_handles_say_what_to_do(handle: str) -> None:
 def test_file_url_and_relative_paths(
     keras_hub_preset: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert isinstance(
-        GPT2Backbone.from_preset(f"file://{keras_hub_preset}"), GPT2Backbone
-    )
+    assert isinstance(GPT2Backbone.from_preset(f"file://{keras_hub_preset}"), GPT2Backbone)
     monkeypatch.chdir(keras_hub_preset.parent)
     assert isinstance(GPT2Backbone.from_preset(keras_hub_preset.name), GPT2Backbone)
 
@@ -65,21 +57,15 @@ def test_missing_config(keras_hub_preset: Path) -> None:
 
 def test_missing_weights(keras_hub_preset: Path) -> None:
     (keras_hub_preset / "model.weights.h5").unlink()
-    with pytest.raises(
-        FileNotFoundError, match=r"model\.weights\.h5.*load_weights=False"
-    ):
+    with pytest.raises(FileNotFoundError, match=r"model\.weights\.h5.*load_weights=False"):
         Backbone.from_preset(keras_hub_preset)
-    assert isinstance(
-        Backbone.from_preset(keras_hub_preset, load_weights=False), GPT2Backbone
-    )
+    assert isinstance(Backbone.from_preset(keras_hub_preset, load_weights=False), GPT2Backbone)
 
 
 def test_truncated_weights(keras_hub_preset: Path) -> None:
     path = keras_hub_preset / "model.weights.h5"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(
-        PresetFormatError, match=r"model\.weights\.h5: cannot be read as HDF5"
-    ):
+    with pytest.raises(PresetFormatError, match=r"model\.weights\.h5: cannot be read as HDF5"):
         Backbone.from_preset(keras_hub_preset)
 
 
@@ -96,23 +82,15 @@ def test_shape_mismatch_names_the_dataset(keras_hub_preset: Path) -> None:
 
 
 def test_missing_layers(keras_hub_preset: Path) -> None:
-    edit_json(
-        keras_hub_preset / "config.json", lambda c: c["config"].update(num_layers=3)
-    )
-    with pytest.raises(
-        WeightsMismatchError, match="missing, first `layers/transformer_decoder_2/"
-    ):
+    edit_json(keras_hub_preset / "config.json", lambda c: c["config"].update(num_layers=3))
+    with pytest.raises(WeightsMismatchError, match="missing, first `layers/transformer_decoder_2/"):
         Backbone.from_preset(keras_hub_preset)
 
 
 def test_unknown_datasets(keras_hub_preset: Path) -> None:
     with h5py.File(keras_hub_preset / "model.weights.h5", "a") as file:
-        file["layers/reversible_embedding/vars/1"] = np.zeros(
-            (283, 32), dtype="float32"
-        )
-    with pytest.raises(
-        WeightsMismatchError, match=r"match no weight.*reversible_embedding/vars/1"
-    ):
+        file["layers/reversible_embedding/vars/1"] = np.zeros((283, 32), dtype="float32")
+    with pytest.raises(WeightsMismatchError, match=r"match no weight.*reversible_embedding/vars/1"):
         Backbone.from_preset(keras_hub_preset)
 
 
@@ -134,36 +112,26 @@ def test_non_float_datasets(keras_hub_preset: Path) -> None:
         (b"{}", "neither a Keras config"),
     ],
 )
-def test_malformed_configs(
-    keras_hub_preset: Path, content: bytes, message: str
-) -> None:
+def test_malformed_configs(keras_hub_preset: Path, content: bytes, message: str) -> None:
     (keras_hub_preset / "config.json").write_bytes(content)
     with pytest.raises(PresetFormatError, match=message):
         Backbone.from_preset(keras_hub_preset)
 
 
 def test_oversized_config(keras_hub_preset: Path) -> None:
-    edit_json(
-        keras_hub_preset / "config.json", lambda c: c.update(padding="x" * 2_000_000)
-    )
+    edit_json(keras_hub_preset / "config.json", lambda c: c.update(padding="x" * 2_000_000))
     with pytest.raises(PresetFormatError, match="over the 1048576-byte limit"):
         Backbone.from_preset(keras_hub_preset)
 
 
 def test_invalid_arguments(keras_hub_preset: Path) -> None:
-    edit_json(
-        keras_hub_preset / "config.json", lambda c: c["config"].update(num_heads=3)
-    )
-    with pytest.raises(
-        PresetFormatError, match=r"not describe a valid GPT2Backbone: .*divisible"
-    ):
+    edit_json(keras_hub_preset / "config.json", lambda c: c["config"].update(num_heads=3))
+    with pytest.raises(PresetFormatError, match=r"not describe a valid GPT2Backbone: .*divisible"):
         Backbone.from_preset(keras_hub_preset)
 
 
 def test_unknown_override(keras_hub_preset: Path) -> None:
-    with pytest.raises(
-        PresetFormatError, match=r"keyword arguments name\(s\) \['num_expert'\]"
-    ):
+    with pytest.raises(PresetFormatError, match=r"keyword arguments name\(s\) \['num_expert'\]"):
         Backbone.from_preset(keras_hub_preset, num_expert=2)
     edit_json(keras_hub_preset / "config.json", lambda c: c["config"].update(rope=1))
     with pytest.raises(PresetFormatError, match=r"the config name\(s\) \['rope'\]"):
@@ -187,18 +155,14 @@ def test_classes_outside_the_allow_list_are_refused(
     keras_hub_preset: Path, identity: dict[str, object]
 ) -> None:
     edit_json(keras_hub_preset / "config.json", lambda c: c.update(identity))
-    with pytest.raises(
-        UnsafePresetError, match=r"not an allowed architecture.*GPT2Backbone \("
-    ):
+    with pytest.raises(UnsafePresetError, match=r"not an allowed architecture.*GPT2Backbone \("):
         Backbone.from_preset(keras_hub_preset)
     assert "tests.preset.evil_module" not in sys.modules
 
 
 def test_dtype_must_be_a_plain_policy(keras_hub_preset: Path) -> None:
     evil = {"module": "builtins", "class_name": "eval", "config": {"name": "float32"}}
-    edit_json(
-        keras_hub_preset / "config.json", lambda c: c["config"].update(dtype=evil)
-    )
+    edit_json(keras_hub_preset / "config.json", lambda c: c["config"].update(dtype=evil))
     with pytest.raises(UnsafePresetError, match="not a plain Keras DTypePolicy"):
         Backbone.from_preset(keras_hub_preset)
 
@@ -207,9 +171,7 @@ def test_subclass_refuses_another_architecture(keras_hub_preset: Path) -> None:
     class OtherBackbone(Backbone):
         pass
 
-    with pytest.raises(
-        UnsupportedArchitectureError, match="holds a GPT2Backbone preset"
-    ):
+    with pytest.raises(UnsupportedArchitectureError, match="holds a GPT2Backbone preset"):
         OtherBackbone.from_preset(keras_hub_preset)
 
 

@@ -31,9 +31,7 @@ def test_digests_agree_with_sha256sum(keras_hub_preset: Path) -> None:
     ).stdout
     expected = {line.split()[1]: line.split()[0] for line in listing.splitlines()}
     assert {e.path: e.sha256 for e in manifest.files} == expected
-    assert all(
-        e.size == (keras_hub_preset / e.path).stat().st_size for e in manifest.files
-    )
+    assert all(e.size == (keras_hub_preset / e.path).stat().st_size for e in manifest.files)
     assert MANIFEST_FILE not in expected
 
 

@@ -1,0 +1,93 @@
+"""The presets every catalog has: keras-hub's GPT-2 presets and the demo.
+
+The GPT-2 presets come from `Backbone.presets` (the seed's table) in namespace
+`keras`, with their Kaggle handles, not yet synced: they get a revision when
+the resolver first fetches them. The demo preset ships with the package, so it
+is recorded with its revision and files at once. Seeding is idempotent and
+brings existing rows up to date when the table changes.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from registry.architectures.presets import GPT2_PRESETS, BuiltinPreset
+from registry.catalog.models import Preset
+from registry.catalog.service import (
+    PresetSpec,
+    create_preset,
+    create_revision,
+    move_alias,
+    update_preset,
+)
+from registry.config import DEFAULT_NAMESPACE
+from registry.errors import PresetExistsError
+from registry.preset.demo import DEMO_PRESET, demo_preset_dir
+from registry.preset.manifest import read_manifest
+
+
+def _builtin_spec(preset: BuiltinPreset) -> PresetSpec:
+    return PresetSpec(
+        namespace=DEFAULT_NAMESPACE,
+        name=preset.name,
+        architecture=preset.architecture,
+        description=preset.description,
+        parameter_count=preset.params,
+        source=preset.kaggle_handle,
+        source_kind="kaggle",
+        tags=("gpt2",),
+    )
+
+
+def _demo_spec() -> PresetSpec:
+    directory = demo_preset_dir()
+    metadata = json.loads((directory / "metadata.json").read_text(encoding="utf-8"))
+    return PresetSpec(
+        namespace=DEFAULT_NAMESPACE,
+        name=DEMO_PRESET,
+        architecture="GPT2Backbone",
+        description=(
+            "A tiny GPT-2 with random weights that ships with the registry, "
+            "so loading and verifying work offline."
+        ),
+        parameter_count=int(metadata["parameter_count"]),
+        source=None,
+        source_kind="bundled",
+        tags=("gpt2", "demo"),
+        license="Apache-2.0",
+    )
+
+
+def _upsert(session: Session, spec: PresetSpec) -> Preset:
+    preset = session.scalar(
+        select(Preset).where(Preset.namespace == spec.namespace, Preset.name == spec.name)
+    )
+    if preset is None:
+        try:
+            return create_preset(session, spec)
+        except PresetExistsError:
+            # Another process seeded it a moment ago; bring that row up to date.
+            preset = session.scalars(
+                select(Preset).where(Preset.namespace == spec.namespace, Preset.name == spec.name)
+            ).one()
+    update_preset(session, preset, spec)
+    return preset
+
+
+def seed_builtins(session: Session) -> None:
+    """Make the built-in presets present and current."""
+    for builtin in GPT2_PRESETS.values():
+        _upsert(session, _builtin_spec(builtin))
+    demo = _upsert(session, _demo_spec())
+    session.flush()
+    revision = create_revision(
+        session,
+        demo,
+        read_manifest(demo_preset_dir()),
+        message="bundled with the package",
+    )
+    session.flush()
+    move_alias(session, demo, "latest", revision)

@@ -1,0 +1,103 @@
+"""Engines and transactions for the catalog, on SQLite or PostgreSQL.
+
+SQLite runs in WAL mode with foreign keys on and a busy timeout, and with
+SQLAlchemy driving transactions itself (the pysqlite driver's own handling
+breaks savepoints and transactional DDL). Services take a `Session` and never
+commit; `Catalog.transaction()` is the boundary that commits or rolls back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from registry.catalog import migrate
+from registry.config import Settings
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Any) -> None:
+        # Writers take the write lock at BEGIN (waiting up to the busy timeout):
+        # a deferred transaction that reads first and writes later fails at once
+        # with "database is locked" when another writer got in between.
+        mode = connection.get_execution_options().get("sqlite_begin", "")
+        connection.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`, creating the directory of a SQLite file."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+class Catalog:
+    """The catalog database: an engine, its schema kept at head, and sessions.
+
+    Example:
+        ```python
+        catalog = Catalog.open()  # REGISTRY_DB_URL, or SQLite under REGISTRY_HOME
+        with catalog.transaction() as session:
+            page = search_presets(session, "medium")
+        ```
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str | None = None, *, upgrade: bool = True, seed: bool = True) -> Catalog:
+        """Open the catalog at `url` (default: the settings'), migrated and seeded."""
+        catalog = cls(make_engine(url or Settings.from_env().db_url))
+        try:
+            if upgrade:
+                migrate.ensure_schema(catalog.engine)
+            if seed:
+                from registry.catalog.builtin import seed_builtins
+
+                with catalog.transaction() as session:
+                    seed_builtins(session)
+        except BaseException:
+            catalog.close()
+            raise
+        return catalog
+
+    @contextlib.contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Session]:
+        """A session whose work is committed at the end, or rolled back on error.
+
+        Pass `write=False` for read-only work: on SQLite it then does not wait
+        for (or block) writers.
+        """
+        with self._sessions.begin() as session:
+            if write:
+                session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()

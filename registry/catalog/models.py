@@ -1,0 +1,238 @@
+"""The catalog's tables, as SQLAlchemy 2.0 typed declarative models.
+
+Constraints live in the schema, not only in code: digests are CHECKed to be
+64 lowercase hex characters, names are unique where they must be, and sizes and
+counts cannot go negative. Migrations in `migrations/` create exactly these
+tables (a test compares them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Deterministic constraint names, so migrations can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SOURCE_KINDS = ("kaggle", "hf", "local", "upload", "registry", "bundled")
+VISIBILITIES = ("public", "private")
+
+
+def _hex_digest_check(column: str) -> str:
+    # 64 characters, none outside [0-9a-f]; ltrim(x, set) works on SQLite and PostgreSQL.
+    return f"length({column}) = 64 AND ltrim({column}, '0123456789abcdef') = ''"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Preset(Base):
+    """A named preset: what the catalog lists. Its content lives in revisions."""
+
+    __tablename__ = "presets"
+    __table_args__ = (
+        UniqueConstraint("namespace", "name", name="uq_presets_namespace_name"),
+        CheckConstraint("visibility IN ('public', 'private')", name="visibility_known"),
+        CheckConstraint(
+            "source_kind IN ('kaggle', 'hf', 'local', 'upload', 'registry', 'bundled')",
+            name="source_kind_known",
+        ),
+        CheckConstraint("download_count >= 0", name="download_count_positive"),
+        CheckConstraint(
+            "parameter_count IS NULL OR parameter_count >= 0",
+            name="parameter_count_positive",
+        ),
+        Index("ix_presets_parameter_count", "parameter_count"),
+        Index("ix_presets_download_count", "download_count"),
+        Index("ix_presets_updated_at", "updated_at"),
+        Index("ix_presets_name", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    namespace: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(128))
+    architecture: Mapped[str] = mapped_column(String(64), index=True)
+    parameter_count: Mapped[int | None] = mapped_column(BigInteger)
+    description: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str | None] = mapped_column(String(1024))
+    source_kind: Mapped[str] = mapped_column(String(16), index=True)
+    license: Mapped[str | None] = mapped_column(String(64))
+    visibility: Mapped[str] = mapped_column(String(8), default="public")
+    owner: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, server_default=func.now()
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, server_default=func.now()
+    )
+    download_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+    tags: Mapped[list[PresetTag]] = relationship(
+        back_populates="preset", cascade="all, delete-orphan", order_by="PresetTag.tag"
+    )
+    words: Mapped[list[PresetWord]] = relationship(
+        back_populates="preset", cascade="all, delete-orphan"
+    )
+    revisions: Mapped[list[Revision]] = relationship(
+        back_populates="preset",
+        cascade="all, delete-orphan",
+        order_by="Revision.created_at",
+    )
+    aliases: Mapped[list[Alias]] = relationship(
+        back_populates="preset", cascade="all, delete-orphan", order_by="Alias.name"
+    )
+
+
+class PresetTag(Base):
+    """One tag of a preset (a row each, so tag filters use an index)."""
+
+    __tablename__ = "preset_tags"
+
+    preset_id: Mapped[int] = mapped_column(
+        ForeignKey("presets.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+    preset: Mapped[Preset] = relationship(back_populates="tags")
+
+
+class PresetWord(Base):
+    """One word of a preset's name, description or tags: the search index."""
+
+    __tablename__ = "preset_words"
+
+    # Bytewise order on PostgreSQL too, so a prefix is exactly a range of the index.
+    word: Mapped[str] = mapped_column(
+        String(64).with_variant(String(64, collation="C"), "postgresql"), primary_key=True
+    )
+    preset_id: Mapped[int] = mapped_column(
+        ForeignKey("presets.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+    preset: Mapped[Preset] = relationship(back_populates="words")
+
+
+class Blob(Base):
+    """File content, stored once by sha256 whatever the presets that share it."""
+
+    __tablename__ = "blobs"
+    __table_args__ = (
+        CheckConstraint(_hex_digest_check("sha256"), name="sha256_hex"),
+        CheckConstraint("size >= 0", name="size_positive"),
+    )
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, server_default=func.now()
+    )
+
+
+class Revision(Base):
+    """An immutable set of files; `digest` is the sha256 of its canonical manifest."""
+
+    __tablename__ = "revisions"
+    __table_args__ = (
+        UniqueConstraint("preset_id", "digest", name="uq_revisions_preset_id_digest"),
+        CheckConstraint(_hex_digest_check("digest"), name="digest_hex"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    preset_id: Mapped[int] = mapped_column(ForeignKey("presets.id", ondelete="CASCADE"), index=True)
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, server_default=func.now()
+    )
+    uploader: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text, default="")
+
+    preset: Mapped[Preset] = relationship(back_populates="revisions")
+    files: Mapped[list[RevisionFile]] = relationship(
+        back_populates="revision",
+        cascade="all, delete-orphan",
+        order_by="RevisionFile.path",
+    )
+
+
+class RevisionFile(Base):
+    """One file of a revision: its path in the preset, size and content digest."""
+
+    __tablename__ = "revision_files"
+    __table_args__ = (
+        CheckConstraint("size >= 0", name="size_positive"),
+        CheckConstraint("length(path) > 0", name="path_not_empty"),
+    )
+
+    revision_id: Mapped[int] = mapped_column(
+        ForeignKey("revisions.id", ondelete="CASCADE"), primary_key=True
+    )
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"), index=True)
+
+    revision: Mapped[Revision] = relationship(back_populates="files")
+
+
+class Alias(Base):
+    """A name (`latest`, or one a user chose) that points at a revision."""
+
+    __tablename__ = "aliases"
+    __table_args__ = (UniqueConstraint("preset_id", "name", name="uq_aliases_preset_id_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    preset_id: Mapped[int] = mapped_column(ForeignKey("presets.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    revision_id: Mapped[int] = mapped_column(
+        ForeignKey("revisions.id", ondelete="CASCADE"), index=True
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, server_default=func.now()
+    )
+
+    preset: Mapped[Preset] = relationship(back_populates="aliases")
+    revision: Mapped[Revision] = relationship()
+
+
+class ApiToken(Base):
+    """An API token. Only the sha256 of the secret is stored."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        CheckConstraint(_hex_digest_check("token_hash"), name="token_hash_hex"),
+        CheckConstraint("scope IN ('read', 'write')", name="scope_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), default="")
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scope: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, server_default=func.now()
+    )
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

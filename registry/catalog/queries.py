@@ -1,0 +1,283 @@
+"""Reading the catalog: search with filters, sort and pagination; one preset.
+
+Results are small frozen dataclasses, not ORM rows, so callers (the client,
+the CLI, the web pages) never lazy-load through a closed session. Private
+presets are visible only to their owner: the visibility rule lives in
+`_visible_to` and every query applies it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, exists, func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from registry.catalog.models import Alias, Preset, PresetTag, PresetWord, Revision
+from registry.catalog.search import apply_text_search, words
+from registry.config import DEFAULT_NAMESPACE
+
+SortKey = Literal["relevance", "name", "parameters", "downloads", "updated"]
+SORT_KEYS: tuple[str, ...] = ("relevance", "name", "parameters", "downloads", "updated")
+MAX_PER_PAGE = 100
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking: anonymous (`owner=None`) or the owner of a token."""
+
+    owner: str | None = None
+
+
+ANONYMOUS = Viewer()
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Filters of `search_presets`; None means "any"."""
+
+    architecture: str | None = None
+    min_parameters: int | None = None
+    max_parameters: int | None = None
+    source_kind: str | None = None
+    tag: str | None = None
+    synced: bool | None = None
+    namespace: str | None = None
+
+
+@dataclass(frozen=True)
+class PresetSummary:
+    """One preset as the catalog lists it."""
+
+    namespace: str
+    name: str
+    architecture: str
+    parameter_count: int | None
+    description: str
+    tags: tuple[str, ...]
+    source: str | None
+    source_kind: str
+    license: str | None
+    visibility: str
+    owner: str | None
+    download_count: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    latest_revision: str | None
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def synced(self) -> bool:
+        return self.latest_revision is not None
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of search results, and how many matched in all."""
+
+    items: tuple[PresetSummary, ...]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class RevisionInfo:
+    digest: str
+    created_at: dt.datetime
+    uploader: str | None
+    message: str
+    aliases: tuple[str, ...]
+    files: tuple[FileInfo, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class PresetDetail:
+    """A preset with its revisions (newest first) and their files."""
+
+    summary: PresetSummary
+    revisions: tuple[RevisionInfo, ...]
+
+
+def _visible_to(viewer: Viewer) -> ColumnElement[bool]:
+    if viewer.owner is None:
+        return Preset.visibility == "public"
+    return or_(Preset.visibility == "public", Preset.owner == viewer.owner)
+
+
+def _latest_digest(preset: Preset) -> str | None:
+    for alias in preset.aliases:
+        if alias.name == "latest":
+            return alias.revision.digest
+    return None
+
+
+def _summary(preset: Preset) -> PresetSummary:
+    return PresetSummary(
+        namespace=preset.namespace,
+        name=preset.name,
+        architecture=preset.architecture,
+        parameter_count=preset.parameter_count,
+        description=preset.description,
+        tags=tuple(sorted(t.tag for t in preset.tags)),
+        source=preset.source,
+        source_kind=preset.source_kind,
+        license=preset.license,
+        visibility=preset.visibility,
+        owner=preset.owner,
+        download_count=preset.download_count,
+        created_at=preset.created_at,
+        updated_at=preset.updated_at,
+        latest_revision=_latest_digest(preset),
+    )
+
+
+def _filtered(filters: SearchFilters) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.architecture is not None:
+        conditions.append(Preset.architecture == filters.architecture)
+    if filters.min_parameters is not None:
+        conditions.append(Preset.parameter_count >= filters.min_parameters)
+    if filters.max_parameters is not None:
+        conditions.append(Preset.parameter_count <= filters.max_parameters)
+    if filters.source_kind is not None:
+        conditions.append(Preset.source_kind == filters.source_kind)
+    if filters.namespace is not None:
+        conditions.append(Preset.namespace == filters.namespace)
+    if filters.tag is not None:
+        conditions.append(
+            exists().where(PresetTag.preset_id == Preset.id, PresetTag.tag == filters.tag)
+        )
+    if filters.synced is not None:
+        has_revision = exists().where(Revision.preset_id == Preset.id)
+        conditions.append(has_revision if filters.synced else ~has_revision)
+    return conditions
+
+
+def _order(sort: str, descending: bool | None, rank: Any) -> list[Any]:
+    columns: dict[str, tuple[Any, bool]] = {
+        "name": (Preset.name, False),
+        "parameters": (Preset.parameter_count, True),
+        "downloads": (Preset.download_count, True),
+        "updated": (Preset.updated_at, True),
+    }
+    if sort == "relevance":
+        if rank is None:
+            return [Preset.name, Preset.namespace, Preset.id]
+        return [rank, Preset.name, Preset.id]
+    if sort not in columns:
+        raise ValueError(f"sort must be one of {SORT_KEYS}. Received: sort={sort!r}")
+    column, default_descending = columns[sort]
+    descend = default_descending if descending is None else descending
+    key = column.desc().nulls_last() if descend else column.asc().nulls_last()
+    # The id makes the order total, so pages never overlap or skip rows.
+    return [key, Preset.namespace, Preset.name, Preset.id]
+
+
+def search_presets(
+    session: Session,
+    query: str = "",
+    *,
+    filters: SearchFilters | None = None,
+    sort: str = "relevance",
+    descending: bool | None = None,
+    page: int = 1,
+    per_page: int = 20,
+    viewer: Viewer = ANONYMOUS,
+) -> SearchPage:
+    """Search the presets `viewer` may see.
+
+    Args:
+        query: free text over names, descriptions and tags; every word must match.
+        filters: architecture, parameter range, source kind, tag, synced, namespace.
+        sort: relevance (the default; by name when there is no query), name,
+            parameters, downloads or updated.
+        descending: reverse the sort's natural direction (names ascend, the
+            others descend by default).
+        page, per_page: 1-based page number and page size (at most 100).
+    """
+    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        raise ValueError(
+            f"page must be >= 1 and per_page in 1..{MAX_PER_PAGE}. "
+            f"Received: page={page}, per_page={per_page}"
+        )
+    statement = select(Preset.id).where(_visible_to(viewer), *_filtered(filters or SearchFilters()))
+    rank = None
+    query_words = words(query)
+    if query_words:
+        statement, rank = apply_text_search(
+            statement, Preset.id, Preset.name, PresetWord, query_words
+        )
+    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    ordered = statement.add_columns(*([rank] if rank is not None else [])).order_by(
+        *_order(sort, descending, rank)
+    )
+    ids = [row[0] for row in session.execute(ordered.limit(per_page).offset((page - 1) * per_page))]
+    presets = {
+        p.id: p
+        for p in session.scalars(
+            select(Preset)
+            .where(Preset.id.in_(ids))
+            .options(
+                selectinload(Preset.tags),
+                selectinload(Preset.aliases).selectinload(Alias.revision),
+            )
+        )
+    }
+    return SearchPage(
+        items=tuple(_summary(presets[i]) for i in ids),
+        total=total,
+        page=page,
+        per_page=per_page,
+    )
+
+
+def find_preset(session: Session, name: str, *, viewer: Viewer = ANONYMOUS) -> Preset | None:
+    """The preset called `namespace/name` (or bare `name` in the default namespace)."""
+    namespace, _, bare = name.rpartition("/")
+    statement = select(Preset).where(
+        Preset.namespace == (namespace or DEFAULT_NAMESPACE),
+        Preset.name == bare,
+        _visible_to(viewer),
+    )
+    return session.scalar(statement)
+
+
+def preset_detail(
+    session: Session, name: str, *, viewer: Viewer = ANONYMOUS
+) -> PresetDetail | None:
+    """A preset with its revisions, their aliases and files; None if not visible."""
+    preset = find_preset(session, name, viewer=viewer)
+    if preset is None:
+        return None
+    aliases: dict[int, list[str]] = {}
+    for alias in preset.aliases:
+        aliases.setdefault(alias.revision_id, []).append(alias.name)
+    revisions = tuple(
+        RevisionInfo(
+            digest=r.digest,
+            created_at=r.created_at,
+            uploader=r.uploader,
+            message=r.message,
+            aliases=tuple(sorted(aliases.get(r.id, []))),
+            files=tuple(FileInfo(f.path, f.size, f.sha256) for f in r.files),
+        )
+        for r in sorted(preset.revisions, key=lambda r: (r.created_at, r.id), reverse=True)
+    )
+    return PresetDetail(summary=_summary(preset), revisions=revisions)

@@ -1,0 +1,324 @@
+"""Writing to the catalog: presets, revisions, aliases, tokens.
+
+Functions take a session and never commit; the caller's transaction is the unit
+of work. Uniqueness is enforced by the schema (an INSERT that loses a race fails
+inside a savepoint and becomes a clean error), never by read-then-write.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from registry.catalog.models import (
+    SOURCE_KINDS,
+    VISIBILITIES,
+    Alias,
+    ApiToken,
+    Blob,
+    Preset,
+    PresetTag,
+    PresetWord,
+    Revision,
+    RevisionFile,
+)
+from registry.catalog.search import indexed_words
+from registry.errors import AliasExistsError, InvalidNameError, PresetExistsError
+from registry.preset.manifest import Manifest
+
+_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,126}[A-Za-z0-9_])?$")
+_NAMESPACE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
+_TAG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+TOKEN_PREFIX = "kpr_"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def check_name(kind: str, value: str, pattern: re.Pattern[str] = _NAME) -> str:
+    """Return `value` if it is a valid name of `kind`, else raise InvalidNameError."""
+    if not isinstance(value, str) or not pattern.match(value) or ".." in value:
+        raise InvalidNameError(
+            f"{kind} {value!r} is not a valid name: use letters, digits, '.', '_' and "
+            f"'-' (no '..', no '/'), starting with a letter or digit, "
+            f"at most {128 if pattern is _NAME else 64} characters."
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class PresetSpec:
+    """What a new preset is: the catalog fields a creator chooses."""
+
+    namespace: str
+    name: str
+    architecture: str
+    description: str = ""
+    parameter_count: int | None = None
+    source: str | None = None
+    source_kind: str = "upload"
+    tags: tuple[str, ...] = ()
+    license: str | None = None
+    visibility: str = "public"
+    owner: str | None = None
+
+    def validated(self) -> PresetSpec:
+        check_name("namespace", self.namespace, _NAMESPACE)
+        check_name("preset", self.name)
+        for tag in self.tags:
+            check_name("tag", tag, _TAG)
+        if self.visibility not in VISIBILITIES:
+            raise InvalidNameError(
+                f"visibility must be one of {VISIBILITIES}, not {self.visibility!r}"
+            )
+        if self.source_kind not in SOURCE_KINDS:
+            raise InvalidNameError(
+                f"source kind must be one of {SOURCE_KINDS}, not {self.source_kind!r}"
+            )
+        if self.parameter_count is not None and self.parameter_count < 0:
+            raise InvalidNameError(f"parameter count cannot be negative: {self.parameter_count}")
+        return self
+
+
+def _apply(preset: Preset, spec: PresetSpec) -> None:
+    preset.architecture = spec.architecture
+    preset.description = spec.description
+    preset.parameter_count = spec.parameter_count
+    preset.source = spec.source
+    preset.source_kind = spec.source_kind
+    preset.license = spec.license
+    preset.visibility = spec.visibility
+    preset.owner = spec.owner
+    tags = sorted(set(spec.tags))
+    _sync_rows(preset.tags, "tag", tags, lambda tag: PresetTag(tag=tag))
+    found_by = indexed_words(spec.name, spec.description, tags)
+    _sync_rows(preset.words, "word", found_by, lambda word: PresetWord(word=word))
+
+
+def _sync_rows(rows: list[Any], key: str, wanted: list[str], make: Any) -> None:
+    """Make a child collection hold exactly `wanted`, touching only differences."""
+    present = {getattr(row, key): row for row in rows}
+    for value, row in present.items():
+        if value not in wanted:
+            rows.remove(row)
+    rows.extend(make(value) for value in wanted if value not in present)
+
+
+def create_preset(session: Session, spec: PresetSpec) -> Preset:
+    """Insert a new preset.
+
+    Raises:
+        PresetExistsError: `namespace/name` exists (also when another writer
+            created it a moment ago).
+        InvalidNameError: a name, tag or field breaks the rules.
+    """
+    spec = spec.validated()
+    preset = Preset(namespace=spec.namespace, name=spec.name, tags=[], words=[])
+    _apply(preset, spec)
+    try:
+        with session.begin_nested():
+            session.add(preset)
+    except IntegrityError as error:
+        raise PresetExistsError(
+            f"Preset {spec.namespace}/{spec.name} already exists. Upload a new revision "
+            "to it, or choose another name."
+        ) from error
+    return preset
+
+
+def update_preset(session: Session, preset: Preset, spec: PresetSpec) -> bool:
+    """Bring `preset`'s fields to `spec`; return whether anything changed."""
+    spec = spec.validated()
+    before = (
+        preset.architecture,
+        preset.description,
+        preset.parameter_count,
+        preset.source,
+        preset.source_kind,
+        preset.license,
+        preset.visibility,
+        preset.owner,
+        [t.tag for t in preset.tags],
+    )
+    _apply(preset, spec)
+    after = (
+        preset.architecture,
+        preset.description,
+        preset.parameter_count,
+        preset.source,
+        preset.source_kind,
+        preset.license,
+        preset.visibility,
+        preset.owner,
+        [t.tag for t in preset.tags],
+    )
+    if before == after:
+        return False
+    preset.updated_at = _now()
+    session.flush()
+    return True
+
+
+def _upsert_statement(session: Session, model: type) -> Any:
+    """INSERT with ON CONFLICT clauses, which SQLite and PostgreSQL share."""
+    dialect = session.get_bind().dialect.name
+    return {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect](model)
+
+
+def _insert_ignoring_conflicts(
+    session: Session, model: type, rows: list[dict[str, object]]
+) -> None:
+    if rows:
+        session.execute(_upsert_statement(session, model).on_conflict_do_nothing(), rows)
+
+
+def create_revision(
+    session: Session,
+    preset: Preset,
+    manifest: Manifest,
+    *,
+    uploader: str | None = None,
+    message: str = "",
+) -> Revision:
+    """Record an immutable revision and its files (idempotent by content).
+
+    The same files give the same digest and return the existing revision. The
+    revision, its file rows and the blob rows are written in the caller's
+    transaction, so they land together or not at all.
+    """
+    existing = session.scalar(
+        select(Revision).where(
+            Revision.preset_id == preset.id, Revision.digest == manifest.revision_id
+        )
+    )
+    if existing is not None:
+        return existing
+    _insert_ignoring_conflicts(
+        session, Blob, [{"sha256": f.sha256, "size": f.size} for f in manifest.files]
+    )
+    revision = Revision(
+        preset_id=preset.id,
+        digest=manifest.revision_id,
+        uploader=uploader,
+        message=message,
+        files=[RevisionFile(path=f.path, size=f.size, sha256=f.sha256) for f in manifest.files],
+    )
+    try:
+        with session.begin_nested():
+            session.add(revision)
+    except IntegrityError:
+        # Another writer recorded the same content a moment ago: it is the same revision.
+        found = session.scalar(
+            select(Revision).where(
+                Revision.preset_id == preset.id, Revision.digest == manifest.revision_id
+            )
+        )
+        if found is None:
+            raise
+        return found
+    preset.updated_at = _now()
+    return revision
+
+
+def create_alias(session: Session, preset: Preset, name: str, revision: Revision) -> Alias:
+    """Add a new alias; a second alias of the same name is refused.
+
+    Raises:
+        AliasExistsError: the preset has this alias already (or another writer
+            just created it).
+    """
+    check_name("alias", name)
+    alias = Alias(preset_id=preset.id, name=name, revision_id=revision.id)
+    try:
+        with session.begin_nested():
+            session.add(alias)
+    except IntegrityError as error:
+        raise AliasExistsError(
+            f"{preset.namespace}/{preset.name} already has an alias {name!r}. "
+            "Move it instead (`registry alias --force`), or pick another name."
+        ) from error
+    return alias
+
+
+def move_alias(session: Session, preset: Preset, name: str, revision: Revision) -> None:
+    """Point `name` at `revision`, creating it if needed (an atomic upsert)."""
+    check_name("alias", name)
+    statement = _upsert_statement(session, Alias).values(
+        preset_id=preset.id, name=name, revision_id=revision.id, updated_at=_now()
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["preset_id", "name"],
+            set_={"revision_id": revision.id, "updated_at": _now()},
+        )
+    )
+    session.expire(preset, ["aliases"])
+
+
+def record_download(session: Session, preset: Preset) -> None:
+    """Count one download, atomically in the database."""
+    session.execute(
+        update(Preset)
+        .where(Preset.id == preset.id)
+        .values(download_count=Preset.download_count + 1)
+    )
+
+
+def _token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_token(
+    session: Session, *, owner: str, scope: str, name: str = ""
+) -> tuple[str, ApiToken]:
+    """Create an API token; returns the secret (shown once) and its row."""
+    check_name("owner", owner, _NAMESPACE)
+    if scope not in ("read", "write"):
+        raise InvalidNameError(f"scope must be 'read' or 'write', not {scope!r}")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(owner=owner, scope=scope, name=name, token_hash=_token_hash(secret))
+    session.add(token)
+    session.flush()
+    return secret, token
+
+
+def authenticate(session: Session, secret: str) -> ApiToken | None:
+    """The live token whose secret this is, or None; records its use."""
+    digest = _token_hash(secret)
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+    if token is None or token.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(token.token_hash, digest):
+        return None
+    token.last_used_at = _now()
+    return token
+
+
+def revoke_token(session: Session, token_id: int, *, owner: str) -> bool:
+    """Revoke one of `owner`'s tokens; return whether a live token was revoked."""
+    result = session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.id == token_id,
+            ApiToken.owner == owner,
+            ApiToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=_now())
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def tokens_of(session: Session, owner: str) -> Iterable[ApiToken]:
+    return session.scalars(select(ApiToken).where(ApiToken.owner == owner).order_by(ApiToken.id))

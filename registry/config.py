@@ -1,0 +1,55 @@
+"""Settings from environment variables: the one place that reads them.
+
+| variable | meaning | default |
+|---|---|---|
+| `REGISTRY_HOME` | where the catalog and the store live | the platform's user data directory |
+| `REGISTRY_DB_URL` | the catalog database (a SQLAlchemy URL) | `$REGISTRY_HOME/catalog.db` |
+| `REGISTRY_URL` | a registry server to talk to instead of the embedded one | none |
+| `REGISTRY_TOKEN` | the API token for that server | none |
+| `REGISTRY_OFFLINE` | `1` to never touch the network | off |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+APP_NAME = "keras-preset-registry"
+DEFAULT_NAMESPACE = "keras"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+def _default_home() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the registry keeps its data and whom it talks to."""
+
+    home: Path
+    db_url: str
+    url: str | None = None
+    token: str | None = None
+    offline: bool = False
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        home = Path(env["REGISTRY_HOME"]).expanduser() if env.get("REGISTRY_HOME") else None
+        home = home or _default_home()
+        return cls(
+            home=home,
+            db_url=env.get("REGISTRY_DB_URL") or sqlite_url(home / "catalog.db"),
+            url=env.get("REGISTRY_URL") or None,
+            token=env.get("REGISTRY_TOKEN") or None,
+            offline=env.get("REGISTRY_OFFLINE", "").strip().lower() in _TRUE,
+        )
+
+
+def sqlite_url(path: Path) -> str:
+    """The SQLAlchemy URL of a SQLite database file."""
+    return f"sqlite:///{path}"

@@ -1,0 +1,111 @@
+"""Migrations and models agree; up and down both work; settings pick the database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from registry.catalog import migrate
+from registry.catalog.database import Catalog, make_engine
+from registry.catalog.models import Base
+from registry.config import Settings
+from registry.errors import CatalogSchemaError
+
+
+def _differences(url: str) -> list[object]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            return list(compare_metadata(context, Base.metadata))
+    finally:
+        engine.dispose()
+
+
+def _tables(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_models_and_migrations_agree(database_url: str) -> None:
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    assert _differences(database_url) == []
+
+
+def test_downgrade_to_base_then_upgrade(database_url: str) -> None:
+    catalog = Catalog.open(database_url)
+    assert migrate.current_revision(catalog.engine) == migrate.head_revision()
+    migrate.downgrade(catalog.engine, "base")
+    assert migrate.current_revision(catalog.engine) is None
+    assert _tables(database_url) <= {"alembic_version"}
+    migrate.upgrade(catalog.engine)
+    catalog.close()
+    assert _differences(database_url) == []
+    reopened = Catalog.open(database_url)  # seeds the emptied catalog again
+    with reopened.engine.connect() as connection:
+        assert connection.scalar(text("SELECT count(*) FROM presets")) == 6
+    reopened.close()
+
+
+def test_a_newer_database_is_refused(database_url: str) -> None:
+    catalog = Catalog.open(database_url)
+    with catalog.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'f00d'"))
+    with pytest.raises(
+        CatalogSchemaError, match="migration f00d, which this release does not know"
+    ):
+        Catalog.open(database_url)
+    catalog.close()
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    catalog = Catalog.open(f"sqlite:///{tmp_path / 'catalog.db'}")
+    with catalog.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    catalog.close()
+
+
+def test_settings_choose_the_database(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    settings = Settings.from_env({"REGISTRY_HOME": str(home)})
+    assert settings.db_url == f"sqlite:///{home / 'catalog.db'}"
+    other = Settings.from_env({"REGISTRY_HOME": str(home), "REGISTRY_DB_URL": "sqlite:///x.db"})
+    assert other.db_url == "sqlite:///x.db"
+    assert Settings.from_env({}).home.is_absolute()
+
+
+def test_db_upgrade_command(tmp_path: Path) -> None:
+    registry = Path(sys.executable).parent / "registry"
+    env = {**os.environ, "REGISTRY_HOME": str(tmp_path / "home")}
+    env.pop("REGISTRY_DB_URL", None)
+    result = subprocess.run(
+        [str(registry), "db", "upgrade"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert migrate.head_revision() in result.stdout
+    assert (tmp_path / "home" / "catalog.db").is_file()
+    again = subprocess.run(
+        [str(registry), "db", "upgrade"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert again.returncode == 0 and "already at" in again.stdout

@@ -1,0 +1,182 @@
+"""Writes: uniqueness under races, atomic revisions, aliases, tokens, names."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from registry.catalog.database import Catalog
+from registry.catalog.models import ApiToken, Blob, Revision, RevisionFile
+from registry.catalog.queries import Viewer, find_preset, preset_detail
+from registry.catalog.service import (
+    PresetSpec,
+    authenticate,
+    create_alias,
+    create_preset,
+    create_revision,
+    create_token,
+    move_alias,
+    revoke_token,
+)
+from registry.errors import AliasExistsError, InvalidNameError, PresetExistsError
+from registry.preset.manifest import FileEntry, Manifest
+
+SPEC = PresetSpec(namespace="team", name="shared", architecture="GPT2Backbone", owner="alice")
+MANIFEST = Manifest(
+    (
+        FileEntry("config.json", 10, "a" * 64),
+        FileEntry("model.weights.h5", 20, "b" * 64),
+    )
+)
+
+
+def _race(catalog: Catalog, work: Callable[[object], object], writers: int = 4) -> list[object]:
+    """Run `work(session)` in `writers` threads at once, each in its own transaction."""
+    barrier = threading.Barrier(writers)
+    outcomes: list[object] = []
+
+    def writer() -> None:
+        barrier.wait()
+        try:
+            with catalog.transaction() as session:
+                outcomes.append(work(session))
+        except Exception as error:
+            outcomes.append(error)
+
+    threads = [threading.Thread(target=writer) for _ in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcomes
+
+
+def test_duplicate_preset_is_a_clean_error(catalog: Catalog) -> None:
+    with catalog.transaction() as session:
+        create_preset(session, SPEC)
+    with catalog.transaction() as session:
+        with pytest.raises(PresetExistsError, match="team/shared already exists"):
+            create_preset(session, SPEC)
+        # The savepoint kept the transaction usable.
+        assert find_preset(session, "team/shared") is not None
+
+
+def test_racing_creators_leave_one_preset(catalog: Catalog) -> None:
+    outcomes = _race(catalog, lambda session: create_preset(session, SPEC).id)
+    errors = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(outcomes) == 4 and len(errors) == 3
+    assert all(isinstance(e, PresetExistsError) for e in errors), errors
+    with catalog.transaction() as session:
+        assert find_preset(session, "team/shared") is not None
+
+
+def test_racing_alias_creators_leave_one_alias(catalog: Catalog) -> None:
+    with catalog.transaction() as session:
+        preset = create_preset(session, SPEC)
+        session.flush()
+        revision_id = create_revision(session, preset, MANIFEST).id
+
+    def add_alias(session: object) -> int:
+        preset = find_preset(session, "team/shared", viewer=Viewer("alice"))  # type: ignore[arg-type]
+        revision = session.get(Revision, revision_id)  # type: ignore[attr-defined]
+        return create_alias(session, preset, "stable", revision).id  # type: ignore[arg-type]
+
+    outcomes = _race(catalog, add_alias)
+    errors = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(errors) == 3 and all(isinstance(e, AliasExistsError) for e in errors), errors
+
+
+def test_revision_and_files_land_together_or_not_at_all(catalog: Catalog) -> None:
+    with catalog.transaction() as session:
+        preset_id = create_preset(session, SPEC).id
+    broken = Manifest((FileEntry("config.json", 10, "c" * 64), FileEntry("bad", 1, "NOT-HEX")))
+    with pytest.raises(IntegrityError), catalog.transaction() as session:
+        preset = find_preset(session, "team/shared", viewer=Viewer("alice"))
+        assert preset is not None
+        create_revision(session, preset, broken)
+    with catalog.transaction() as session:
+        revisions = (
+            select(func.count()).select_from(Revision).where(Revision.preset_id == preset_id)
+        )
+        assert session.scalar(revisions) == 0
+        assert (
+            session.scalar(select(func.count()).select_from(RevisionFile)) == 4
+        )  # the demo's only
+        assert session.get(Blob, "c" * 64) is None
+
+
+def test_revisions_are_content_addressed_and_idempotent(catalog: Catalog) -> None:
+    with catalog.transaction() as session:
+        preset = create_preset(session, SPEC)
+        session.flush()
+        first = create_revision(session, preset, MANIFEST, uploader="alice", message="v1")
+        session.flush()
+        again = create_revision(session, preset, MANIFEST, uploader="alice", message="v1 again")
+        assert again.id == first.id and first.digest == MANIFEST.revision_id
+        move_alias(session, preset, "latest", first)
+    with catalog.transaction() as session:
+        detail = preset_detail(session, "team/shared")
+        assert detail is not None
+        assert [r.digest for r in detail.revisions] == [MANIFEST.revision_id]
+        assert detail.revisions[0].aliases == ("latest",)
+        assert [f.path for f in detail.revisions[0].files] == [
+            "config.json",
+            "model.weights.h5",
+        ]
+
+
+def test_moving_latest(catalog: Catalog) -> None:
+    newer = Manifest((FileEntry("config.json", 11, "d" * 64),))
+    with catalog.transaction() as session:
+        preset = create_preset(session, SPEC)
+        session.flush()
+        move_alias(session, preset, "latest", create_revision(session, preset, MANIFEST))
+        move_alias(session, preset, "latest", create_revision(session, preset, newer))
+    with catalog.transaction() as session:
+        detail = preset_detail(session, "team/shared")
+        assert detail is not None and detail.summary.latest_revision == newer.revision_id
+        assert [r.aliases for r in detail.revisions] == [("latest",), ()]
+
+
+def test_tokens_store_only_a_hash(catalog: Catalog) -> None:
+    with catalog.transaction() as session:
+        secret, token = create_token(session, owner="alice", scope="write", name="ci")
+    assert secret.startswith("kpr_") and len(secret) > 40
+    with catalog.transaction() as session:
+        stored = session.scalars(select(ApiToken)).one()
+        assert secret not in (stored.token_hash, stored.name)
+        found = authenticate(session, secret)
+        assert found is not None and found.owner == "alice" and found.scope == "write"
+        assert found.last_used_at is not None
+        assert authenticate(session, secret + "x") is None
+        assert revoke_token(session, token.id, owner="bob") is False
+        assert revoke_token(session, token.id, owner="alice") is True
+        assert authenticate(session, secret) is None
+
+
+@pytest.mark.parametrize(
+    "name", ["", "a/b", "..", "a..b", "-lead", "x" * 129, "nul\x00", "sp ace", "ünï"]
+)
+def test_invalid_names_are_refused(catalog: Catalog, name: str) -> None:
+    with (
+        catalog.transaction() as session,
+        pytest.raises(InvalidNameError, match="not a valid name"),
+    ):
+        create_preset(
+            session,
+            PresetSpec(namespace="team", name=name, architecture="GPT2Backbone"),
+        )
+
+
+def test_invalid_fields_are_refused(catalog: Catalog) -> None:
+    with catalog.transaction() as session:
+        with pytest.raises(InvalidNameError, match="visibility"):
+            create_preset(session, PresetSpec("team", "x", "GPT2Backbone", visibility="secret"))
+        with pytest.raises(InvalidNameError, match="tag"):
+            create_preset(session, PresetSpec("team", "x", "GPT2Backbone", tags=("Bad Tag",)))
+        with pytest.raises(InvalidNameError, match="scope"):
+            create_token(session, owner="alice", scope="admin")
