@@ -143,7 +143,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("word", "preset_id", name=op.f("pk_preset_words")),
     )
-    op.create_index(op.f("ix_preset_words_preset_id"), "preset_words", ["preset_id"], unique=False)
+    op.create_index(
+        "ix_preset_words_preset_id_word", "preset_words", ["preset_id", "word"], unique=False
+    )
 
     op.create_table(
         "revisions",
@@ -236,7 +238,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_revisions_digest"), table_name="revisions")
 
     op.drop_table("revisions")
-    op.drop_index(op.f("ix_preset_words_preset_id"), table_name="preset_words")
+    op.drop_index("ix_preset_words_preset_id_word", table_name="preset_words")
 
     op.drop_table("preset_words")
     op.drop_index(op.f("ix_preset_tags_tag"), table_name="preset_tags")

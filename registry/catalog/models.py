@@ -124,13 +124,16 @@ class PresetWord(Base):
     """One word of a preset's name, description or tags: the search index."""
 
     __tablename__ = "preset_words"
+    # (word, preset_id) finds the presets of a word prefix; (preset_id, word)
+    # checks one preset against a prefix and serves the cascade on delete.
+    __table_args__ = (Index("ix_preset_words_preset_id_word", "preset_id", "word"),)
 
     # Bytewise order on PostgreSQL too, so a prefix is exactly a range of the index.
     word: Mapped[str] = mapped_column(
         String(64).with_variant(String(64, collation="C"), "postgresql"), primary_key=True
     )
     preset_id: Mapped[int] = mapped_column(
-        ForeignKey("presets.id", ondelete="CASCADE"), primary_key=True, index=True
+        ForeignKey("presets.id", ondelete="CASCADE"), primary_key=True
     )
 
     preset: Mapped[Preset] = relationship(back_populates="words")

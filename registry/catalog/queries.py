@@ -16,12 +16,15 @@ from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from registry.catalog.models import Alias, Preset, PresetTag, PresetWord, Revision
-from registry.catalog.search import apply_text_search, words
+from registry.catalog.search import apply_text_search, name_rank, words
 from registry.config import DEFAULT_NAMESPACE
 
 SortKey = Literal["relevance", "name", "parameters", "downloads", "updated"]
 SORT_KEYS: tuple[str, ...] = ("relevance", "name", "parameters", "downloads", "updated")
 MAX_PER_PAGE = 100
+# Counts stop here ("1,000+ presets"), as search engines' do: exact counts of
+# broad queries would cost a visit to every match.
+COUNT_LIMIT = 1000
 
 
 @dataclass(frozen=True)
@@ -81,9 +84,10 @@ class SearchPage:
     """One page of search results, and how many matched in all."""
 
     items: tuple[PresetSummary, ...]
-    total: int
+    total: int  # at most COUNT_LIMIT
     page: int
     per_page: int
+    total_is_exact: bool = True  # False: at least `total` presets match
 
     @property
     def pages(self) -> int:
@@ -180,12 +184,14 @@ def _order(sort: str, descending: bool | None, rank: Any) -> list[Any]:
     if sort == "relevance":
         if rank is None:
             return [Preset.name, Preset.namespace, Preset.id]
-        return [rank, Preset.name, Preset.id]
+        return [rank, Preset.name, Preset.namespace, Preset.id]
     if sort not in columns:
         raise ValueError(f"sort must be one of {SORT_KEYS}. Received: sort={sort!r}")
     column, default_descending = columns[sort]
     descend = default_descending if descending is None else descending
-    key = column.desc().nulls_last() if descend else column.asc().nulls_last()
+    key = column.desc() if descend else column.asc()
+    if sort == "parameters":  # the only nullable sort column: unknown sizes last
+        key = key.nulls_last()
     # The id makes the order total, so pages never overlap or skip rows.
     return [key, Preset.namespace, Preset.name, Preset.id]
 
@@ -221,14 +227,14 @@ def search_presets(
     rank = None
     query_words = words(query)
     if query_words:
-        statement, rank = apply_text_search(
-            statement, Preset.id, Preset.name, PresetWord, query_words
-        )
-    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    ordered = statement.add_columns(*([rank] if rank is not None else [])).order_by(
-        *_order(sort, descending, rank)
-    )
-    ids = [row[0] for row in session.execute(ordered.limit(per_page).offset((page - 1) * per_page))]
+        dialect = session.get_bind().dialect.name
+        statement = apply_text_search(statement, Preset.id, PresetWord, query_words, dialect)
+        rank = name_rank(Preset.name, query_words)
+    ordered = statement.order_by(*_order(sort, descending, rank))
+    ids = list(session.scalars(ordered.limit(per_page).offset((page - 1) * per_page)))
+    # Counting stops at COUNT_LIMIT + 1 matches.
+    capped = select(func.count()).select_from(statement.limit(COUNT_LIMIT + 1).subquery())
+    total = session.scalar(capped) or 0
     presets = {
         p.id: p
         for p in session.scalars(
@@ -242,7 +248,8 @@ def search_presets(
     }
     return SearchPage(
         items=tuple(_summary(presets[i]) for i in ids),
-        total=total,
+        total=min(total, COUNT_LIMIT),
+        total_is_exact=total <= COUNT_LIMIT,
         page=page,
         per_page=per_page,
     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, select
+from sqlalchemy import ColumnElement, and_, case, intersect, select
 from sqlalchemy.sql import Select
 
 MAX_WORD_LENGTH = 64
@@ -38,28 +38,34 @@ def indexed_words(name: str, description: str, tags: list[str]) -> list[str]:
     return words(" ".join([name, description, *tags]))
 
 
-def apply_text_search(
-    statement: Select[Any],
-    preset_id: Any,
-    preset_name: Any,
-    word_table: Any,
-    query_words: list[str],
-) -> tuple[Select[Any], ColumnElement[Any]]:
-    """Restrict `statement` to presets matching every word; return it and a rank.
+def _prefix(word_table: Any, word: str) -> ColumnElement[bool]:
+    return and_(word_table.word >= word, word_table.word < word + _TOP)
 
-    The rank (ascending is best) puts presets whose name begins with the first
-    query word first.
+
+def apply_text_search(
+    statement: Select[Any], preset_id: Any, word_table: Any, query_words: list[str], dialect: str
+) -> Select[Any]:
+    """Restrict `statement` to presets matching every query word.
+
+    The matching ids come from the word index alone: one range scan per word,
+    intersected. On PostgreSQL they are materialized before the join; as a
+    plain semi-join the planner may walk the sort column's index hoping to
+    fill a page early, and visit most of the catalog when matches are rare.
+    SQLite builds its own ephemeral index for `IN (subquery)` and does best so.
     """
-    conditions = [
-        preset_id.in_(
-            select(word_table.preset_id).where(
-                and_(word_table.word >= word, word_table.word < word + _TOP)
-            )
-        )
-        for word in query_words
-    ]
-    rank = case((preset_name.like(f"{_escape_like(query_words[0])}%", escape="\\"), 0), else_=1)
-    return statement.where(*conditions), rank
+    per_word = [select(word_table.preset_id).where(_prefix(word_table, w)) for w in query_words]
+    if dialect != "postgresql":
+        ids = intersect(*per_word) if len(per_word) > 1 else per_word[0]
+        return statement.where(preset_id.in_(ids))
+    distinct_ids = intersect(*per_word) if len(per_word) > 1 else per_word[0].distinct()
+    matches = distinct_ids.cte("text_matches").prefix_with("MATERIALIZED")
+    return statement.join(matches, matches.c.preset_id == preset_id)
+
+
+def name_rank(preset_name: Any, query_words: list[str]) -> ColumnElement[Any]:
+    """0 for presets whose name begins with the first query word, else 1."""
+    pattern = f"{_escape_like(query_words[0])}%"
+    return case((preset_name.like(pattern, escape="\\"), 0), else_=1)
 
 
 def _escape_like(word: str) -> str:
