@@ -21,9 +21,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from registry.errors import CatalogError
 
 # Deterministic constraint names, so migrations can refer to them.
 NAMING_CONVENTION = {
@@ -239,3 +242,14 @@ class ApiToken(Base):
     )
     last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+def _refuse_change(mapper: object, connection: object, target: Revision | RevisionFile) -> None:
+    raise CatalogError(
+        f"{type(target).__name__} rows are immutable: record a new revision instead of "
+        "changing one."
+    )
+
+
+for _immutable in (Revision, RevisionFile):
+    event.listen(_immutable, "before_update", _refuse_change)

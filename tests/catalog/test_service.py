@@ -22,7 +22,7 @@ from registry.catalog.service import (
     move_alias,
     revoke_token,
 )
-from registry.errors import AliasExistsError, InvalidNameError, PresetExistsError
+from registry.errors import AliasExistsError, CatalogError, InvalidNameError, PresetExistsError
 from registry.preset.manifest import FileEntry, Manifest
 
 SPEC = PresetSpec(namespace="team", name="shared", architecture="GPT2Backbone", owner="alice")
@@ -180,3 +180,23 @@ def test_invalid_fields_are_refused(catalog: Catalog) -> None:
             create_preset(session, PresetSpec("team", "x", "GPT2Backbone", tags=("Bad Tag",)))
         with pytest.raises(InvalidNameError, match="scope"):
             create_token(session, owner="alice", scope="admin")
+
+
+def test_revisions_are_immutable(catalog: Catalog) -> None:
+    with catalog.transaction() as session:
+        preset = create_preset(session, SPEC)
+        session.flush()
+        revision = create_revision(session, preset, MANIFEST, message="v1")
+    with pytest.raises(CatalogError, match="immutable"), catalog.transaction() as session:
+        stored = session.get(Revision, revision.id)
+        assert stored is not None
+        stored.message = "rewritten"
+    with pytest.raises(CatalogError, match="immutable"), catalog.transaction() as session:
+        file = session.scalars(
+            select(RevisionFile).where(RevisionFile.revision_id == revision.id)
+        ).first()
+        assert file is not None
+        file.sha256 = "e" * 64
+    with catalog.transaction() as session:
+        detail = preset_detail(session, "team/shared", viewer=Viewer("alice"))
+        assert detail is not None and detail.revisions[0].message == "v1"
