@@ -144,10 +144,11 @@ app.add_typer(db_app, name="db")
 def db_upgrade() -> None:
     """Apply the catalog's migrations (REGISTRY_DB_URL, or SQLite under REGISTRY_HOME)."""
     from registry.catalog import migrate
-    from registry.catalog.database import make_engine
+    from registry.catalog.database import check_connection, make_engine
     from registry.config import Settings
 
     engine = make_engine(Settings.from_env().db_url)
+    check_connection(engine)
     where = engine.url.render_as_string(hide_password=True)
     head = migrate.head_revision()
     before = migrate.current_revision(engine)

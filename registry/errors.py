@@ -71,6 +71,10 @@ class CatalogSchemaError(CatalogError, RuntimeError):
     """The catalog database's schema is not one this release can use."""
 
 
+class CatalogUnavailableError(CatalogError, ConnectionError):
+    """The catalog database cannot be reached or opened."""
+
+
 class PresetExistsError(CatalogError, FileExistsError):
     """A preset with this namespace and name already exists."""
 

@@ -15,10 +15,12 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.catalog import migrate
 from registry.config import Settings
+from registry.errors import CatalogUnavailableError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -58,7 +60,15 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            directory = Path(parsed.database).expanduser().parent
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise CatalogUnavailableError(
+                    f"Cannot open the catalog database {url}: cannot create {directory} "
+                    f"({error.strerror}). Set REGISTRY_HOME or REGISTRY_DB_URL to a "
+                    "writable place."
+                ) from error
         engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine)
         return engine
@@ -66,6 +76,24 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         _configure_postgresql(engine)
     return engine
+
+
+def check_connection(engine: Engine) -> None:
+    """Connect once, turning a driver's failure into one clear error.
+
+    Raises:
+        CatalogUnavailableError: the database cannot be reached or opened.
+    """
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as error:
+        reason = str(error.orig or error).strip().splitlines()[0]
+        raise CatalogUnavailableError(
+            f"Cannot open the catalog database "
+            f"{engine.url.render_as_string(hide_password=True)}: {reason}. Check "
+            "REGISTRY_DB_URL (or REGISTRY_HOME), and that the database server is running."
+        ) from error
 
 
 class Catalog:
@@ -88,6 +116,7 @@ class Catalog:
         """Open the catalog at `url` (default: the settings'), migrated and seeded."""
         catalog = cls(make_engine(url or Settings.from_env().db_url))
         try:
+            check_connection(catalog.engine)
             if upgrade:
                 migrate.ensure_schema(catalog.engine)
             if seed:

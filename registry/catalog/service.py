@@ -138,33 +138,26 @@ def create_preset(session: Session, spec: PresetSpec) -> Preset:
     return preset
 
 
+def _editable_fields(preset: Preset) -> tuple[object, ...]:
+    return (
+        preset.architecture,
+        preset.description,
+        preset.parameter_count,
+        preset.source,
+        preset.source_kind,
+        preset.license,
+        preset.visibility,
+        preset.owner,
+        sorted(t.tag for t in preset.tags),
+    )
+
+
 def update_preset(session: Session, preset: Preset, spec: PresetSpec) -> bool:
     """Bring `preset`'s fields to `spec`; return whether anything changed."""
     spec = spec.validated()
-    before = (
-        preset.architecture,
-        preset.description,
-        preset.parameter_count,
-        preset.source,
-        preset.source_kind,
-        preset.license,
-        preset.visibility,
-        preset.owner,
-        [t.tag for t in preset.tags],
-    )
+    before = _editable_fields(preset)
     _apply(preset, spec)
-    after = (
-        preset.architecture,
-        preset.description,
-        preset.parameter_count,
-        preset.source,
-        preset.source_kind,
-        preset.license,
-        preset.visibility,
-        preset.owner,
-        [t.tag for t in preset.tags],
-    )
-    if before == after:
+    if _editable_fields(preset) == before:
         return False
     preset.updated_at = _now()
     session.flush()

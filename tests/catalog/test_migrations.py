@@ -109,3 +109,17 @@ def test_db_upgrade_command(tmp_path: Path) -> None:
         check=False,
     )
     assert again.returncode == 0 and "already at" in again.stdout
+
+
+def test_unreachable_database_is_one_clear_error(tmp_path: Path) -> None:
+    registry = Path(sys.executable).parent / "registry"
+    env = {**os.environ, "REGISTRY_DB_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
+    result = subprocess.run(
+        [str(registry), "db", "upgrade"], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: Cannot open the catalog database postgresql")
+    assert "REGISTRY_DB_URL" in result.stderr and "Traceback" not in result.stderr
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(ConnectionError, match="Cannot open the catalog database"):
+        Catalog.open(f"sqlite:///{tmp_path}/a-file/catalog.db")
