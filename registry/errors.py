@@ -85,3 +85,15 @@ class AliasExistsError(CatalogError, FileExistsError):
 
 class InvalidNameError(CatalogError, ValueError):
     """A namespace, preset, alias or tag name breaks the naming rules."""
+
+
+class InvalidHandleError(RegistryError, ValueError):
+    """A string is none of the handle forms a preset may be named by."""
+
+
+class StoreError(RegistryError, OSError):
+    """The content-addressed store could not complete an operation."""
+
+
+class OfflineError(RegistryError, ConnectionError):
+    """Offline mode asked for something the store does not hold."""

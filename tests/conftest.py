@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,17 @@ TINY = {
 }
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Never touch the user's own catalog and store: a registry home for this run.
+    os.environ["REGISTRY_HOME"] = tempfile.mkdtemp(prefix="registry-tests-")
+    os.environ.pop("REGISTRY_DB_URL", None)
+    os.environ.pop("REGISTRY_OFFLINE", None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(os.environ.get("REGISTRY_HOME", ""), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

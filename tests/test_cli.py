@@ -51,10 +51,10 @@ def test_load_json(fixtures: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("load", "/nonexistent/preset"), "Preset '/nonexistent/preset' was not found"),
+        (("load", "/nonexistent/preset"), "Preset directory /nonexistent/preset does not exist"),
         (
             ("load", "gpt2_base_en"),
-            "synced from kaggle://keras/gpt2/keras/gpt2_base_en/3",
+            "(kaggle://keras/gpt2/keras/gpt2_base_en/3) is not synced",
         ),
     ],
 )

@@ -11,20 +11,11 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.architectures.presets import GPT2_PRESETS, BuiltinPreset
-from registry.catalog.models import Preset
-from registry.catalog.service import (
-    PresetSpec,
-    create_preset,
-    create_revision,
-    move_alias,
-    update_preset,
-)
+from registry.catalog.service import PresetSpec, create_revision, move_alias, upsert_preset
 from registry.config import DEFAULT_NAMESPACE
-from registry.errors import PresetExistsError
 from registry.preset.demo import DEMO_PRESET, demo_preset_dir
 from registry.preset.manifest import read_manifest
 
@@ -61,27 +52,11 @@ def _demo_spec() -> PresetSpec:
     )
 
 
-def _upsert(session: Session, spec: PresetSpec) -> Preset:
-    preset = session.scalar(
-        select(Preset).where(Preset.namespace == spec.namespace, Preset.name == spec.name)
-    )
-    if preset is None:
-        try:
-            return create_preset(session, spec)
-        except PresetExistsError:
-            # Another process seeded it a moment ago; bring that row up to date.
-            preset = session.scalars(
-                select(Preset).where(Preset.namespace == spec.namespace, Preset.name == spec.name)
-            ).one()
-    update_preset(session, preset, spec)
-    return preset
-
-
 def seed_builtins(session: Session) -> None:
     """Make the built-in presets present and current."""
     for builtin in GPT2_PRESETS.values():
-        _upsert(session, _builtin_spec(builtin))
-    demo = _upsert(session, _demo_spec())
+        upsert_preset(session, _builtin_spec(builtin))
+    demo = upsert_preset(session, _demo_spec())
     session.flush()
     revision = create_revision(
         session,

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, exists, func, or_, select
+from sqlalchemy import ColumnElement, exists, func, or_, select, true
 from sqlalchemy.orm import Session, selectinload
 
 from registry.catalog.models import Alias, Preset, PresetTag, PresetWord, Revision
@@ -32,9 +32,11 @@ class Viewer:
     """Who is asking: anonymous (`owner=None`) or the owner of a token."""
 
     owner: str | None = None
+    sees_all: bool = False  # the embedded catalog's own user
 
 
 ANONYMOUS = Viewer()
+EVERYONE = Viewer(sees_all=True)
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,8 @@ class PresetDetail:
 
 
 def _visible_to(viewer: Viewer) -> ColumnElement[bool]:
+    if viewer.sees_all:
+        return true()
     if viewer.owner is None:
         return Preset.visibility == "public"
     return or_(Preset.visibility == "public", Preset.owner == viewer.owner)

@@ -138,6 +138,20 @@ def create_preset(session: Session, spec: PresetSpec) -> Preset:
     return preset
 
 
+def upsert_preset(session: Session, spec: PresetSpec) -> Preset:
+    """The preset `spec` names, created or brought up to date (safe under races)."""
+    statement = select(Preset).where(Preset.namespace == spec.namespace, Preset.name == spec.name)
+    preset = session.scalar(statement)
+    if preset is None:
+        try:
+            return create_preset(session, spec)
+        except PresetExistsError:
+            # Another writer created it a moment ago; bring that row up to date.
+            preset = session.scalars(statement).one()
+    update_preset(session, preset, spec)
+    return preset
+
+
 def _editable_fields(preset: Preset) -> tuple[object, ...]:
     return (
         preset.architecture,

@@ -15,51 +15,32 @@ from registry.errors import (
 )
 from registry.preset import convert_hf
 from registry.preset import format as preset_format
-from registry.preset.demo import DEMO_PRESET, demo_preset_dir
 from registry.preset.weights_h5 import WEIGHTS_FILE
 
 if TYPE_CHECKING:
     from registry.architectures.backbone import Backbone
 
-ACCEPTED_FORMS = (
-    "a local preset directory (absolute, relative or file://), in keras-hub's "
-    "format or Hugging Face transformers' (config.json + model.safetensors)",
-    f"the bundled demo preset `{DEMO_PRESET}`",
-)
-
 
 def locate(preset: str | os.PathLike[str]) -> Path:
-    """The directory `preset` names.
+    """The directory `preset` names: a local directory as it is, anything else
+    (a catalog name, `kaggle://`, `hf://`) resolved and verified through the store.
 
     Raises:
-        PresetNotFoundError: `preset` is not a directory or a known name; the
-            message lists every accepted form.
+        InvalidHandleError: `preset` is none of the accepted forms.
+        PresetNotFoundError: it names nothing that can be loaded.
     """
-    text = os.fspath(preset)
-    if text == DEMO_PRESET:
-        return demo_preset_dir()
-    scheme = text.split("://", 1)[0] if "://" in text else None
-    if scheme in ("hf", "kaggle", "modelscope"):
-        raise PresetNotFoundError(
-            f"{text!r} is a {scheme}:// handle; fetching handles arrives with the "
-            "resolver. Download the preset's directory and pass that path."
-        )
-    path = Path(text.removeprefix("file://")).expanduser()
-    if path.is_dir():
-        return path
-    from registry.architectures.backbone import Backbone
+    from registry.resolver.handles import LocalHandle, parse_handle
 
-    builtin = Backbone.presets.get(text)
-    if builtin is not None:
-        raise PresetNotFoundError(
-            f"{text!r} is a built-in preset synced from {builtin.kaggle_handle}; "
-            "fetching from Kaggle and Hugging Face arrives with the resolver. "
-            "Download its directory and pass that path."
-        )
-    what = "is a file, not a directory" if path.exists() else "was not found"
-    raise PresetNotFoundError(
-        f"Preset {text!r} {what}. Accepted forms: " + "; ".join(ACCEPTED_FORMS) + "."
-    )
+    text = os.fspath(preset)
+    handle = parse_handle(text)
+    if isinstance(handle, LocalHandle):
+        if not handle.path.is_dir():
+            what = "is a file, not a directory" if handle.path.exists() else "does not exist"
+            raise PresetNotFoundError(f"Preset directory {handle.path} {what}.")
+        return handle.path
+    from registry.resolver.resolve import default_resolver
+
+    return default_resolver().resolve(handle).path
 
 
 def _check_class(requested: type[Backbone], found: type[Backbone], directory: Path) -> None:

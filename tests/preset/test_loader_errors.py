@@ -12,6 +12,7 @@ import pytest
 
 from registry import Backbone, GPT2Backbone
 from registry.errors import (
+    InvalidHandleError,
     PresetFileMissingError,
     PresetFormatError,
     PresetNotFoundError,
@@ -24,10 +25,14 @@ from tests.conftest import edit_json
 
 
 def test_unknown_preset_lists_every_accepted_form(tmp_path: Path) -> None:
-    with pytest.raises(PresetNotFoundError, match=r"local preset directory.*gpt2_tiny_demo"):
+    with pytest.raises(
+        InvalidHandleError, match=r"catalog name.*kaggle://.*hf://.*local directory"
+    ):
+        Backbone.from_preset("not a name!")
+    with pytest.raises(PresetNotFoundError, match="absent does not exist"):
         Backbone.from_preset(tmp_path / "absent")
-    with pytest.raises(LookupError):  # also a built-in exception
-        Backbone.from_preset(tmp_path / "absent")
+    with pytest.raises(LookupError, match="No preset keras/nothing_like_it in the catalog"):
+        Backbone.from_preset("nothing_like_it")
 
 
 def test_builtin_name_points_at_its_kaggle_handle() -> None:
@@ -37,7 +42,7 @@ def test_builtin_name_points_at_its_kaggle_handle() -> None:
 
 @pytest.mark.parametrize("handle", ["hf://openai/gpt2", "kaggle://keras/gpt2/keras/x/3"])
 def test_remote_handles_say_what_to_do(handle: str) -> None:
-    with pytest.raises(PresetNotFoundError, match="handle; fetching handles arrives"):
+    with pytest.raises(PresetNotFoundError, match=r"Fetching .* is not available"):
         Backbone.from_preset(handle)
 
 

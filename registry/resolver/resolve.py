@@ -1,0 +1,266 @@
+"""`resolve(handle) -> revision on disk`: parse, look in the store, else fetch, verify.
+
+A resolved revision is a directory of the store (`trees/<digest>`) whose files
+were checked against the manifest the catalog recorded: by the fast path
+(size, mtime, inode as of the last full hash) or by a full rehash. A file that
+fails is quarantined, its tree taken out of service, and the caller gets a
+`ChecksumMismatchError` saying how to repair.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from registry.catalog.database import Catalog
+from registry.catalog.models import Alias, Preset, Revision
+from registry.catalog.queries import EVERYONE, find_preset
+from registry.catalog.service import PresetSpec, create_revision, move_alias, upsert_preset
+from registry.config import Settings
+from registry.errors import (
+    ChecksumMismatchError,
+    OfflineError,
+    PresetNotFoundError,
+)
+from registry.preset.demo import DEMO_PRESET, demo_preset_dir
+from registry.preset.manifest import FileEntry, Manifest
+from registry.resolver.handles import (
+    CatalogHandle,
+    Handle,
+    HfHandle,
+    KaggleHandle,
+    LocalHandle,
+    parse_handle,
+)
+from registry.resolver.store import Store
+
+Verify = Literal["fast", "full"] | bool
+LOCAL_NAMESPACE = "local"
+_OFFLINE_VARIABLES = ("REGISTRY_OFFLINE", "HF_HUB_OFFLINE", "KAGGLEHUB_OFFLINE")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A verified revision in the store."""
+
+    preset: str  # namespace/name in the catalog
+    digest: str
+    path: Path
+    manifest: Manifest
+
+
+def is_offline(settings: Settings) -> bool:
+    """Offline by the registry's setting or by the clients' own variables."""
+    truthy = {"1", "true", "yes", "on"}
+    return settings.offline or any(
+        os.environ.get(name, "").strip().lower() in truthy for name in _OFFLINE_VARIABLES
+    )
+
+
+def _local_name(path: Path) -> str:
+    # The folder's name, made unique by its location: two folders called
+    # "my_gpt2" in different places are different presets.
+    base = "".join(c if c.isalnum() or c in "._-" else "_" for c in path.name).strip("._-")
+    suffix = hashlib.sha256(str(path).encode()).hexdigest()[:8]
+    return f"{(base or 'preset')[:100]}-{suffix}"
+
+
+class Resolver:
+    """Turns handles into verified revisions in the store, recording them in the catalog."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        catalog: Catalog | None = None,
+        store: Store | None = None,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self.catalog = catalog or Catalog.open(self.settings.db_url)
+        self.store = store or Store(self.settings.home / "store")
+        self.store.cleanup_temp()
+
+    def resolve(
+        self, handle: str | Handle, *, force: bool = False, verify: Verify = "fast"
+    ) -> Resolved:
+        """Find or fetch the revision `handle` names; verify it; return it.
+
+        Raises:
+            InvalidHandleError: `handle` is malformed.
+            PresetNotFoundError: nothing in the catalog or at the source matches.
+            OfflineError: offline, and the store does not hold the revision.
+            ChecksumMismatchError: a stored file differs from its recorded digest.
+        """
+        parsed = parse_handle(handle) if isinstance(handle, str) else handle
+        if isinstance(parsed, LocalHandle):
+            resolved = self._ingest_local(parsed.path)
+        elif isinstance(parsed, CatalogHandle):
+            resolved = self._resolve_catalog(parsed, force=force)
+        else:
+            resolved = self._fetch_remote(parsed)
+        if verify:
+            self.check(resolved, full=verify == "full")
+        return resolved
+
+    # === Verification ===
+
+    def check(self, resolved: Resolved, *, full: bool = False) -> None:
+        """Verify a resolved tree; quarantine and refuse it on any mismatch."""
+        result = self.store.verify_tree(resolved.digest, resolved.manifest, full=full)
+        if result.ok:
+            return
+        first = result.mismatches[0]
+        by_path = {entry.path: entry.sha256 for entry in resolved.manifest.files}
+        for mismatch in result.mismatches:
+            self.store.quarantine(by_path[mismatch.path])
+        self.store.remove_tree(resolved.digest)
+        error = ChecksumMismatchError(
+            f"{resolved.preset}: {first.path}", first.expected, first.actual
+        )
+        error.args = (
+            f"{error.args[0]} {len(result.mismatches)} file(s) differ; the bad copies "
+            f"were quarantined. Repair with `registry sync --force {resolved.preset}`.",
+        )
+        raise error
+
+    # === Local folders ===
+
+    def _ingest_local(self, path: Path) -> Resolved:
+        if not path.is_dir():
+            raise PresetNotFoundError(f"{path} is not a directory of this machine.")
+        manifest = self.store.ingest_directory(path)
+        tree = self.store.publish_tree(manifest)
+        spec = PresetSpec(
+            namespace=LOCAL_NAMESPACE,
+            name=_local_name(path),
+            architecture=_architecture_of(tree),
+            source=path.as_uri(),
+            source_kind="local",
+            description=f"Synced from the local folder {path}.",
+        )
+        with self.catalog.transaction() as session:
+            preset = upsert_preset(session, spec)
+            revision = create_revision(session, preset, manifest, message=f"synced from {path}")
+            session.flush()
+            move_alias(session, preset, "latest", revision)
+            name = f"{preset.namespace}/{preset.name}"
+        return Resolved(name, manifest.revision_id, tree, manifest)
+
+    # === Catalog names ===
+
+    def _resolve_catalog(self, handle: CatalogHandle, *, force: bool) -> Resolved:
+        with self.catalog.transaction(write=False) as session:
+            preset = find_preset(session, handle.full_name, viewer=EVERYONE)
+            if preset is None:
+                raise PresetNotFoundError(
+                    f"No preset {handle.full_name} in the catalog "
+                    f"({self.settings.db_url}). Search with `registry search`, or name "
+                    "a kaggle://, hf:// or local handle."
+                )
+            revision = _pick_revision(session, preset, handle)
+            source, source_kind = preset.source, preset.source_kind
+            digest = revision.digest if revision is not None else None
+            files = None
+            if revision is not None:
+                files = Manifest(tuple(FileEntry(f.path, f.size, f.sha256) for f in revision.files))
+        if digest is not None and files is not None and not force:
+            tree = self.store.tree_path(digest)
+            if tree.is_dir():
+                self.store.save_manifest(files)
+                return Resolved(handle.full_name, digest, tree, files)
+        return self._refetch(handle, source, source_kind, digest)
+
+    def _refetch(
+        self, handle: CatalogHandle, source: str | None, source_kind: str, digest: str | None
+    ) -> Resolved:
+        if source_kind == "bundled" and handle.name == DEMO_PRESET:
+            manifest = self.store.ingest_directory(demo_preset_dir())
+            return self._expect(handle, digest, manifest)
+        if source_kind == "local" and source is not None:
+            path = Path(source.removeprefix("file://"))
+            manifest = self.store.ingest_directory(path)
+            return self._expect(handle, digest, manifest)
+        what = f"{handle.full_name} ({source or 'no source'})"
+        if is_offline(self.settings):
+            raise OfflineError(
+                f"{what} is not in the store and the registry is offline. Run "
+                f"`registry sync {handle.full_name}` with network access, or unset "
+                "REGISTRY_OFFLINE / HF_HUB_OFFLINE."
+            )
+        raise PresetNotFoundError(
+            f"{what} is not synced yet, and fetching from {source_kind} sources is not "
+            "available in this release. Download the preset and pass its directory."
+        )
+
+    def _expect(self, handle: CatalogHandle, digest: str | None, manifest: Manifest) -> Resolved:
+        if digest is not None and manifest.revision_id != digest:
+            raise ChecksumMismatchError(
+                f"{handle.full_name}: the source's files",
+                digest,
+                manifest.revision_id,
+            )
+        tree = self.store.publish_tree(manifest)
+        return Resolved(handle.full_name, manifest.revision_id, tree, manifest)
+
+    # === Remote sources ===
+
+    def _fetch_remote(self, handle: KaggleHandle | HfHandle) -> Resolved:
+        if is_offline(self.settings):
+            raise OfflineError(
+                f"{handle} is not in the store and the registry is offline. Run "
+                f"`registry sync {handle}` with network access."
+            )
+        raise PresetNotFoundError(
+            f"Fetching {handle} is not available in this release. Download the preset "
+            "and pass its directory."
+        )
+
+
+def _pick_revision(session: Session, preset: Preset, handle: CatalogHandle) -> Revision | None:
+    """The revision `handle.ref` names: an alias, a digest or its prefix; `latest` if none."""
+    ref = handle.ref or "latest"
+    alias = session.scalar(select(Alias).where(Alias.preset_id == preset.id, Alias.name == ref))
+    if alias is not None:
+        return alias.revision
+    if handle.ref_is_digest:
+        candidates = session.scalars(
+            select(Revision).where(Revision.preset_id == preset.id, Revision.digest.startswith(ref))
+        ).all()
+        if len(candidates) == 1:
+            return candidates[0]
+        if len(candidates) > 1:
+            raise PresetNotFoundError(
+                f"{handle} is ambiguous: {len(candidates)} revisions begin with {ref}."
+            )
+    if handle.ref is None:
+        return None
+    raise PresetNotFoundError(
+        f"{handle.full_name} has no alias or revision {ref!r}. `registry info "
+        f"{handle.full_name}` lists them."
+    )
+
+
+def _architecture_of(tree: Path) -> str:
+    from registry.preset.format import PresetKind, detect_kind
+
+    kind, config = detect_kind(tree)
+    if kind is PresetKind.TRANSFORMERS:
+        return "GPT2Backbone"
+    return str(config.get("class_name", "unknown"))
+
+
+@functools.lru_cache(maxsize=4)
+def _resolver_for(settings: Settings) -> Resolver:
+    return Resolver(settings)
+
+
+def default_resolver() -> Resolver:
+    """The resolver of the current settings (REGISTRY_HOME, REGISTRY_DB_URL, ...)."""
+    return _resolver_for(Settings.from_env())

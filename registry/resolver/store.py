@@ -1,0 +1,364 @@
+"""The content-addressed store: blobs by sha256, revision trees of links to them.
+
+```
+<root>/blobs/sha256/ab/abcdef...       file content, stored once, read-only
+<root>/manifests/<digest>.json         a revision's manifest; its canonical file
+                                       list hashes to <digest>, so it checks itself
+<root>/trees/<digest>/...              the revision's files: hard links to blobs
+                                       (copies where links are impossible)
+<root>/state/<digest>.json             (size, mtime, inode) of each file at its
+                                       last full hash: the fast verification path
+<root>/tmp/                            staging; entries carry the writer's pid
+<root>/locks/                          file locks
+<root>/quarantine/                     blobs that failed verification
+```
+
+Every file is hashed while it lands in `tmp/`, then moved into place with
+`os.replace`; a tree is staged whole and renamed into `trees/` in one step. A
+reader therefore sees a complete blob or tree or none, whatever happens to the
+writer. File locks make N processes that ingest the same content store each
+blob once; `cleanup_temp` removes what dead writers left behind.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import stat
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from filelock import FileLock
+
+from registry.errors import StoreError
+from registry.preset.atomic import is_temporary
+from registry.preset.manifest import (
+    MANIFEST_FILE,
+    FileEntry,
+    Manifest,
+    Mismatch,
+    VerificationResult,
+    sha256_file,
+)
+
+CHUNK = 4 << 20
+LOCK_TIMEOUT_S = 600
+
+
+@dataclass(frozen=True)
+class GcReport:
+    """What `Store.gc` removed."""
+
+    trees: int
+    blobs: int
+    temporary: int
+    bytes_freed: int
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _copy_hashing(source: BinaryIO, target: BinaryIO) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := source.read(CHUNK):
+        digest.update(chunk)
+        target.write(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+class Store:
+    """A content-addressed store rooted at `root` (created on first use)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.blobs = self.root / "blobs" / "sha256"
+        self.manifests = self.root / "manifests"
+        self.trees = self.root / "trees"
+        self.state = self.root / "state"
+        self.tmp = self.root / "tmp"
+        self.locks = self.root / "locks"
+        self.quarantine_dir = self.root / "quarantine"
+        for directory in (self.blobs, self.manifests, self.trees, self.state, self.tmp, self.locks):
+            directory.mkdir(parents=True, exist_ok=True)
+
+    # === Paths and locks ===
+
+    def blob_path(self, sha256: str) -> Path:
+        return self.blobs / sha256[:2] / sha256
+
+    def tree_path(self, digest: str) -> Path:
+        return self.trees / digest
+
+    def _lock(self, name: str) -> FileLock:
+        return FileLock(str(self.locks / f"{name}.lock"), timeout=LOCK_TIMEOUT_S)
+
+    def _staging(self, kind: str) -> Path:
+        # The pid lets `cleanup_temp` tell a dead writer's leftovers from live work.
+        return self.tmp / f"{kind}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+
+    # === Blobs ===
+
+    def _settle_blob(self, staged: Path, sha256: str) -> None:
+        """Move a staged, hashed file into place unless the blob exists already."""
+        target = self.blob_path(sha256)
+        with self._lock(f"blob-{sha256}"):
+            if target.is_file():
+                staged.unlink(missing_ok=True)
+                return
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staged.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            os.replace(staged, target)
+
+    def add_stream(self, chunks: Iterable[bytes]) -> tuple[str, int]:
+        """Store bytes from an iterator, hashing as they land; return (sha256, size)."""
+        staged = self._staging("blob")
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with open(staged, "wb") as file:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    file.write(chunk)
+                    size += len(chunk)
+                file.flush()
+                os.fsync(file.fileno())
+            self._settle_blob(staged, digest.hexdigest())
+        finally:
+            staged.unlink(missing_ok=True)
+        return digest.hexdigest(), size
+
+    def add_file(self, source: Path) -> tuple[str, int]:
+        """Copy a file into the store, hashing while it lands; return (sha256, size)."""
+        staged = self._staging("blob")
+        try:
+            with open(source, "rb") as reader, open(staged, "wb") as writer:
+                sha256, size = _copy_hashing(reader, writer)
+                writer.flush()
+                os.fsync(writer.fileno())
+            self._settle_blob(staged, sha256)
+        finally:
+            staged.unlink(missing_ok=True)
+        return sha256, size
+
+    def ingest_directory(self, directory: Path) -> Manifest:
+        """Store every regular file under `directory`; return the manifest.
+
+        The source is only read. Symbolic links are refused: a preset is data,
+        and a link could point anywhere on the machine. A top-level
+        `manifest.json` is the registry's own record of the other files, not
+        part of the revision (as in `build_manifest`), so a preset written by
+        `save_to_preset` gets the revision id its manifest states.
+        """
+        entries = []
+        for path in sorted(directory.rglob("*")):
+            relative = path.relative_to(directory).as_posix()
+            if path.is_symlink():
+                raise StoreError(
+                    f"{path} is a symbolic link; presets are plain files. Copy the file "
+                    "it points to into the preset directory instead."
+                )
+            skipped = relative == MANIFEST_FILE or relative.startswith(".git/")
+            if not path.is_file() or is_temporary(path) or skipped:
+                continue
+            sha256, size = self.add_file(path)
+            entries.append(FileEntry(relative, size, sha256))
+        if not entries:
+            raise StoreError(f"{directory} holds no files to store.")
+        return Manifest(tuple(sorted(entries)))
+
+    # === Manifests and trees ===
+
+    def save_manifest(self, manifest: Manifest) -> None:
+        target = self.manifests / f"{manifest.revision_id}.json"
+        if target.is_file():
+            return
+        staged = self._staging("manifest")
+        staged.write_text(manifest.to_json(), encoding="utf-8")
+        os.replace(staged, target)
+
+    def load_manifest(self, digest: str) -> Manifest | None:
+        """The stored manifest of `digest`, or None; a tampered one is refused."""
+        path = self.manifests / f"{digest}.json"
+        try:
+            body = json.loads(path.read_text(encoding="utf-8"))
+            manifest = Manifest(
+                tuple(
+                    sorted(FileEntry(f["path"], int(f["size"]), f["sha256"]) for f in body["files"])
+                )
+            )
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError) as error:
+            raise StoreError(f"{path} is malformed ({error}); run `registry gc`.") from error
+        if not hmac.compare_digest(manifest.revision_id, digest):
+            raise StoreError(
+                f"{path} does not hash to {digest}; it was altered. Run `registry gc`."
+            )
+        return manifest
+
+    def _link_or_copy(self, blob: Path, target: Path) -> None:
+        try:
+            os.link(blob, target)
+        except OSError as error:
+            if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                raise
+            shutil.copyfile(blob, target)
+
+    def publish_tree(self, manifest: Manifest) -> Path:
+        """Make `trees/<digest>` hold the revision's files, atomically; return it."""
+        digest = manifest.revision_id
+        final = self.tree_path(digest)
+        self.save_manifest(manifest)
+        if final.is_dir():
+            return final
+        with self._lock(f"tree-{digest}"):
+            if final.is_dir():
+                return final
+            staging = self._staging("tree")
+            try:
+                for entry in manifest.files:
+                    blob = self.blob_path(entry.sha256)
+                    if not blob.is_file():
+                        raise StoreError(f"blob {entry.sha256} of {entry.path} is not in the store")
+                    target = staging / entry.path
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    self._link_or_copy(blob, target)
+                os.replace(staging, final)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        self._record_state(digest, manifest)
+        return final
+
+    def remove_tree(self, digest: str) -> None:
+        """Take a tree out of service (the next resolve rebuilds or refetches it)."""
+        with self._lock(f"tree-{digest}"):
+            tree = self.tree_path(digest)
+            if tree.is_dir():
+                doomed = self._staging("doomed")
+                os.replace(tree, doomed)
+                shutil.rmtree(doomed, ignore_errors=True)
+            (self.state / f"{digest}.json").unlink(missing_ok=True)
+
+    # === Verification ===
+
+    def _record_state(self, digest: str, manifest: Manifest) -> None:
+        tree = self.tree_path(digest)
+        records = {}
+        for entry in manifest.files:
+            info = (tree / entry.path).stat()
+            records[entry.path] = [info.st_size, info.st_mtime_ns, info.st_ino]
+        staged = self._staging("state")
+        staged.write_text(json.dumps(records), encoding="utf-8")
+        os.replace(staged, self.state / f"{digest}.json")
+
+    def _cached_state(self, digest: str) -> dict[str, list[int]]:
+        try:
+            body = json.loads((self.state / f"{digest}.json").read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return {}
+        return body if isinstance(body, dict) else {}
+
+    def verify_tree(
+        self, digest: str, manifest: Manifest, *, full: bool = False
+    ) -> VerificationResult:
+        """Check a tree's files against its manifest.
+
+        The fast path trusts a file whose size, mtime and inode are those seen
+        at its last full hash (as git's index does) and rehashes the others;
+        `full=True` rehashes every file.
+        """
+        tree = self.tree_path(digest)
+        cached = {} if full else self._cached_state(digest)
+        mismatches = []
+        for entry in manifest.files:
+            path = tree / entry.path
+            try:
+                info = path.stat()
+            except FileNotFoundError:
+                mismatches.append(Mismatch(entry.path, entry.sha256, "missing"))
+                continue
+            current = [info.st_size, info.st_mtime_ns, info.st_ino]
+            if info.st_size == entry.size and cached.get(entry.path) == current:
+                continue
+            actual = sha256_file(path) if info.st_size == entry.size else f"size {info.st_size}"
+            if not hmac.compare_digest(actual, entry.sha256):
+                mismatches.append(Mismatch(entry.path, entry.sha256, actual))
+        result = VerificationResult(checked=len(manifest.files), mismatches=tuple(mismatches))
+        if result.ok:
+            self._record_state(digest, manifest)
+        return result
+
+    def quarantine(self, sha256: str) -> None:
+        """Move a blob that failed verification aside, so it is never served again."""
+        blob = self.blob_path(sha256)
+        with self._lock(f"blob-{sha256}"):
+            if blob.exists():
+                self.quarantine_dir.mkdir(parents=True, exist_ok=True)
+                os.replace(blob, self.quarantine_dir / f"{sha256}-{int(time.time())}")
+
+    # === Housekeeping ===
+
+    def cleanup_temp(self, *, max_age_s: float = 24 * 3600) -> int:
+        """Remove staging entries of dead writers (or older than `max_age_s`)."""
+        removed = 0
+        now = time.time()
+        for entry in self.tmp.iterdir():
+            parts = entry.name.split("-")
+            pid = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
+            stale = now - entry.lstat().st_mtime > max_age_s
+            if (pid is not None and pid != os.getpid() and not _pid_alive(pid)) or stale:
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    def digests(self) -> set[str]:
+        """Every revision the store holds a manifest of."""
+        return {path.stem for path in self.manifests.glob("*.json")}
+
+    def gc(self, keep: set[str], *, grace_s: float = 3600) -> GcReport:
+        """Remove trees and manifests not in `keep`, then blobs no kept manifest lists.
+
+        Blobs younger than `grace_s` stay: a writer may be about to reference them.
+        """
+        with self._lock("gc"):
+            temporary = self.cleanup_temp()
+            trees = 0
+            for digest in self.digests() - keep:
+                self.remove_tree(digest)
+                (self.manifests / f"{digest}.json").unlink(missing_ok=True)
+                trees += 1
+            referenced = {
+                entry.sha256
+                for digest in self.digests()
+                if (manifest := self.load_manifest(digest)) is not None
+                for entry in manifest.files
+            }
+            blobs = freed = 0
+            now = time.time()
+            for blob in self.blobs.glob("*/*"):
+                info = blob.stat()
+                if blob.name not in referenced and now - info.st_mtime >= grace_s:
+                    blob.unlink(missing_ok=True)
+                    blobs += 1
+                    freed += info.st_size
+        return GcReport(trees=trees, blobs=blobs, temporary=temporary, bytes_freed=freed)
