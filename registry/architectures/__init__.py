@@ -21,7 +21,12 @@ _ALLOW_LIST = {
     "GPT2Backbone": "registry.architectures.gpt2",
 }
 
-__all__ = ["ARCHITECTURES", "Backbone", "GPT2Backbone"]
+__all__ = ["ARCHITECTURES", "Backbone", "GPT2Backbone", "allowed_class_names"]
+
+
+def allowed_class_names() -> frozenset[str]:
+    """The allow-list's class names, without importing Keras."""
+    return frozenset(_ALLOW_LIST)
 
 
 def __getattr__(name: str) -> Any:

@@ -145,7 +145,11 @@ def _parse_hf(text: str, rest: str) -> HfHandle:
 def _parse_local(text: str, path_text: str) -> LocalHandle:
     if "\x00" in path_text or not path_text:
         raise _refuse(text, "the path is empty or holds a NUL character")
-    return LocalHandle(Path(os.path.abspath(Path(path_text).expanduser())))
+    try:
+        expanded = Path(path_text).expanduser()
+    except RuntimeError as error:  # "~someone" for a user this machine does not know
+        raise _refuse(text, f"cannot expand {path_text.split('/', maxsplit=1)[0]!r}") from error
+    return LocalHandle(Path(os.path.abspath(expanded)))
 
 
 def _looks_like_path(text: str) -> bool:

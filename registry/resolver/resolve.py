@@ -135,12 +135,13 @@ class Resolver:
     def _ingest_local(self, path: Path) -> Resolved:
         if not path.is_dir():
             raise PresetNotFoundError(f"{path} is not a directory of this machine.")
+        architecture = _architecture_of(path)  # before a byte is stored
         manifest = self.store.ingest_directory(path)
         tree = self.store.publish_tree(manifest)
         spec = PresetSpec(
             namespace=LOCAL_NAMESPACE,
             name=_local_name(path),
-            architecture=_architecture_of(tree),
+            architecture=architecture,
             source=path.as_uri(),
             source_kind="local",
             description=f"Synced from the local folder {path}.",
@@ -247,13 +248,21 @@ def _pick_revision(session: Session, preset: Preset, handle: CatalogHandle) -> R
     )
 
 
-def _architecture_of(tree: Path) -> str:
-    from registry.preset.format import PresetKind, detect_kind
+def _architecture_of(directory: Path) -> str:
+    """The allow-listed architecture a preset directory holds (read as data)."""
+    from registry.architectures import allowed_class_names
+    from registry.errors import UnsafePresetError
+    from registry.preset.format import CONFIG_FILE, PresetKind, detect_kind
 
-    kind, config = detect_kind(tree)
-    if kind is PresetKind.TRANSFORMERS:
-        return "GPT2Backbone"
-    return str(config.get("class_name", "unknown"))
+    kind, config = detect_kind(directory)
+    name = "GPT2Backbone" if kind is PresetKind.TRANSFORMERS else config.get("class_name")
+    if name not in allowed_class_names():
+        raise UnsafePresetError(
+            directory / CONFIG_FILE,
+            f"names class {name!r}, which is not an allowed architecture.",
+            f"Allowed: {', '.join(sorted(allowed_class_names()))}.",
+        )
+    return str(name)
 
 
 @functools.lru_cache(maxsize=4)

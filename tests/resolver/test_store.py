@@ -1,0 +1,135 @@
+"""The content-addressed store: dedupe, atomic publish, crashes, concurrency, gc."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from registry.errors import StoreError
+from registry.preset.manifest import build_manifest
+from registry.resolver.store import Store
+from tests.conftest import REPO
+
+
+def _preset(directory: Path, files: dict[str, bytes]) -> Path:
+    for name, content in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    return directory
+
+
+def _visible_blobs(store: Store) -> set[str]:
+    return {path.name for path in store.blobs.glob("*/*")}
+
+
+def test_blobs_are_stored_once_and_trees_link_to_them(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    shared = os.urandom(4096)
+    one = _preset(tmp_path / "one", {"config.json": b"{}", "model.weights.h5": shared})
+    two = _preset(tmp_path / "two", {"config.json": b'{"a": 1}', "sub/model.weights.h5": shared})
+    first = store.ingest_directory(one)
+    second = store.ingest_directory(two)
+    assert first == build_manifest(one) and second == build_manifest(two)
+    assert len(_visible_blobs(store)) == 3
+    tree_one, tree_two = store.publish_tree(first), store.publish_tree(second)
+    assert tree_one.name == first.revision_id
+    weights = (tree_one / "model.weights.h5").stat()
+    assert weights.st_ino == (tree_two / "sub/model.weights.h5").stat().st_ino
+    assert weights.st_ino == store.blob_path(hashlib.sha256(shared).hexdigest()).stat().st_ino
+    assert (
+        not os.access(store.blob_path(hashlib.sha256(shared).hexdigest()), os.W_OK)
+        or os.geteuid() == 0
+    )
+    assert list(store.tmp.iterdir()) == []
+
+
+def test_publishing_twice_is_harmless(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    manifest = store.ingest_directory(_preset(tmp_path / "p", {"a": b"1", "b": b"2"}))
+    assert store.publish_tree(manifest) == store.publish_tree(manifest)
+    assert store.load_manifest(manifest.revision_id) == manifest
+
+
+def test_symbolic_links_are_refused(tmp_path: Path) -> None:
+    source = _preset(tmp_path / "p", {"config.json": b"{}"})
+    (source / "secret").symlink_to("/etc/passwd")
+    with pytest.raises(StoreError, match="symbolic link"):
+        Store(tmp_path / "store").ingest_directory(source)
+
+
+def test_an_altered_manifest_is_refused(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    manifest = store.ingest_directory(_preset(tmp_path / "p", {"a": b"1"}))
+    store.save_manifest(manifest)
+    path = store.manifests / f"{manifest.revision_id}.json"
+    path.write_text(path.read_text().replace('"size": 1', '"size": 2'))
+    with pytest.raises(StoreError, match="altered"):
+        store.load_manifest(manifest.revision_id)
+
+
+def _killed_midway(mode: str, root: Path, tmp_path: Path, *extra: str) -> None:
+    ready = tmp_path / f"ready-{mode}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.resolver.crash_helper", mode, str(root), str(ready), *extra],
+        cwd=REPO,
+    )
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        assert process.poll() is None, "the helper died before reaching the crash point"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def test_a_killed_blob_writer_leaves_nothing_visible(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    _killed_midway("blob", root, tmp_path)
+    store = Store(root)
+    assert _visible_blobs(store) == set()
+    assert len(list(store.tmp.iterdir())) == 1  # the dead writer's staging file
+    assert store.cleanup_temp() == 1
+    assert list(store.tmp.iterdir()) == []
+
+
+def test_a_killed_tree_writer_leaves_no_tree(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    source = _preset(tmp_path / "p", {"a": b"1", "b": b"2", "c": b"3"})
+    _killed_midway("tree", root, tmp_path, str(source))
+    store = Store(root)
+    manifest = build_manifest(source)
+    assert not store.tree_path(manifest.revision_id).exists()
+    assert store.cleanup_temp() == 1
+    # The next run publishes the tree whole.
+    tree = store.publish_tree(store.ingest_directory(source))
+    assert sorted(p.name for p in tree.iterdir()) == ["a", "b", "c"]
+    assert store.verify_tree(manifest.revision_id, manifest, full=True).ok
+
+
+def test_live_writers_staging_is_kept(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    mine = store.tmp / f"blob-{os.getpid()}-abc"
+    mine.write_bytes(b"in progress")
+    assert store.cleanup_temp() == 0 and mine.exists()
+
+
+def test_gc_removes_what_no_kept_revision_needs(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    keep = store.ingest_directory(_preset(tmp_path / "keep", {"a": b"shared", "b": b"kept"}))
+    drop = store.ingest_directory(_preset(tmp_path / "drop", {"a": b"shared", "c": b"dropped"}))
+    store.publish_tree(keep)
+    store.publish_tree(drop)
+    assert store.gc({keep.revision_id}, grace_s=3600).blobs == 0  # too young to collect
+    report = store.gc({keep.revision_id}, grace_s=0)
+    assert report.trees == 0 and report.blobs == 1 and report.bytes_freed == len(b"dropped")
+    assert store.digests() == {keep.revision_id}
+    assert not store.tree_path(drop.revision_id).exists()
+    assert store.verify_tree(keep.revision_id, keep, full=True).ok
