@@ -136,6 +136,55 @@ def load(
         _print_summary(preset, summary, seconds)
 
 
+@app.command()
+def sync(
+    preset: Annotated[str, typer.Argument(help="Catalog name, kaggle://, hf:// or a directory.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Fetch again even if the store has it.")
+    ] = False,
+    full: Annotated[bool, typer.Option("--full", help="Rehash every file.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Bring a preset into the store and verify it."""
+    from registry.resolver.resolve import default_resolver
+
+    started = time.perf_counter()
+    resolved = default_resolver().resolve(preset, force=force, verify="full" if full else "fast")
+    body = {
+        "preset": resolved.preset,
+        "revision": resolved.digest,
+        "path": str(resolved.path),
+        "files": len(resolved.manifest.files),
+        "bytes": sum(f.size for f in resolved.manifest.files),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    if as_json:
+        print(json.dumps(body, indent=2))
+        return
+    stdout.print(
+        f"{body['preset']}@{resolved.digest[:12]}: {body['files']} files, "
+        f"{body['bytes']:,} bytes, verified, in {body['seconds']} s\n{body['path']}",
+        highlight=False,
+    )
+
+
+@app.command()
+def gc(
+    grace: Annotated[
+        float, typer.Option(help="Keep unreferenced blobs younger than this (seconds).")
+    ] = 3600,
+) -> None:
+    """Remove stored revisions the catalog no longer records, and stale temp files."""
+    from registry.resolver.resolve import default_resolver
+
+    report = default_resolver().gc(grace_s=grace)
+    stdout.print(
+        f"removed {report.trees} revision(s), {report.blobs} blob(s) "
+        f"({report.bytes_freed:,} bytes), {report.temporary} temporary file(s)",
+        highlight=False,
+    )
+
+
 db_app = typer.Typer(help="The catalog database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 

@@ -52,14 +52,16 @@ class UnsupportedArchitectureError(RegistryError, ValueError):
 class ChecksumMismatchError(RegistryError, ValueError):
     """A file's bytes differ from the digest recorded for it."""
 
-    def __init__(self, path: str, expected: str, actual: str) -> None:
+    def __init__(
+        self, path: str, expected: str, actual: str, fix: str = "Fetch the preset again."
+    ) -> None:
         self.path = path
         self.expected = expected
         self.actual = actual
+        found = actual if actual.startswith(("size", "missing")) else f"sha256 {actual}"
         super().__init__(
-            f"{path}: sha256 {actual} does not match the recorded {expected}. "
-            "The file was changed or corrupted after it was recorded; fetch the "
-            "preset again."
+            f"{path}: expected sha256 {expected}, found {found}: the file was changed "
+            f"or corrupted after it was recorded. {fix}"
         )
 
 

@@ -85,3 +85,27 @@ def test_help_and_version_start_fast() -> None:
     assert result.returncode == 0 and "load" in result.stdout
     assert time.perf_counter() - started < 5  # Keras is not imported for --help
     assert run("--version").stdout.startswith("registry ")
+
+
+def test_sync_corrupt_repair_and_gc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRY_HOME", str(tmp_path / "home"))
+    synced = run("sync", "gpt2_tiny_demo", "--json")
+    assert synced.returncode == 0, synced.stderr
+    tree = Path(json.loads(synced.stdout)["path"])
+    weights = tree / "model.weights.h5"
+    weights.chmod(0o644)
+    data = bytearray(weights.read_bytes())
+    data[100] ^= 0xFF
+    weights.write_bytes(bytes(data))
+
+    broken = run("load", "gpt2_tiny_demo")
+    assert broken.returncode == 1
+    assert "keras/gpt2_tiny_demo: model.weights.h5: expected sha256" in broken.stderr
+    assert "registry sync --force keras/gpt2_tiny_demo" in broken.stderr
+
+    repaired = run("sync", "--force", "keras/gpt2_tiny_demo")
+    assert repaired.returncode == 0, repaired.stderr
+    assert run("load", "gpt2_tiny_demo").returncode == 0
+    collected = run("gc", "--grace", "0")
+    assert collected.returncode == 0
+    assert "removed 0 revision(s)" in collected.stdout

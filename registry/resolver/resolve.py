@@ -39,7 +39,7 @@ from registry.resolver.handles import (
     LocalHandle,
     parse_handle,
 )
-from registry.resolver.store import Store
+from registry.resolver.store import GcReport, Store
 
 Verify = Literal["fast", "full"] | bool
 LOCAL_NAMESPACE = "local"
@@ -121,14 +121,14 @@ class Resolver:
         for mismatch in result.mismatches:
             self.store.quarantine(by_path[mismatch.path])
         self.store.remove_tree(resolved.digest)
-        error = ChecksumMismatchError(
-            f"{resolved.preset}: {first.path}", first.expected, first.actual
+        raise ChecksumMismatchError(
+            f"{resolved.preset}: {first.path}",
+            first.expected,
+            first.actual,
+            fix=f"{len(result.mismatches)} file(s) differ; the bad copies were quarantined "
+            "and will not be served again. Repair with "
+            f"`registry sync --force {resolved.preset}`.",
         )
-        error.args = (
-            f"{error.args[0]} {len(result.mismatches)} file(s) differ; the bad copies "
-            f"were quarantined. Repair with `registry sync --force {resolved.preset}`.",
-        )
-        raise error
 
     # === Local folders ===
 
@@ -186,8 +186,9 @@ class Resolver:
             return self._expect(handle, digest, manifest)
         if source_kind == "local" and source is not None:
             path = Path(source.removeprefix("file://"))
-            manifest = self.store.ingest_directory(path)
-            return self._expect(handle, digest, manifest)
+            if handle.ref is None:  # latest: whatever the folder holds now
+                return self._ingest_local(path)
+            return self._expect(handle, digest, self.store.ingest_directory(path))
         what = f"{handle.full_name} ({source or 'no source'})"
         if is_offline(self.settings):
             raise OfflineError(
@@ -203,12 +204,22 @@ class Resolver:
     def _expect(self, handle: CatalogHandle, digest: str | None, manifest: Manifest) -> Resolved:
         if digest is not None and manifest.revision_id != digest:
             raise ChecksumMismatchError(
-                f"{handle.full_name}: the source's files",
+                f"{handle.full_name}: the revision rebuilt from its source",
                 digest,
                 manifest.revision_id,
+                fix="The source's files changed since the catalog recorded this revision; "
+                f"`registry sync {handle.full_name}` records what the source holds now.",
             )
         tree = self.store.publish_tree(manifest)
         return Resolved(handle.full_name, manifest.revision_id, tree, manifest)
+
+    # === Housekeeping ===
+
+    def gc(self, *, grace_s: float = 3600) -> GcReport:
+        """Remove from the store every revision the catalog no longer records."""
+        with self.catalog.transaction(write=False) as session:
+            keep = set(session.scalars(select(Revision.digest)))
+        return self.store.gc(keep, grace_s=grace_s)
 
     # === Remote sources ===
 
