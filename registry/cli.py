@@ -231,3 +231,7 @@ def _fail(error: Exception, message: str) -> None:
         raise error
     stderr.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

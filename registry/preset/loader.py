@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import inspect
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from registry.errors import (
     PresetFileMissingError,
@@ -20,10 +22,33 @@ from registry.preset.weights_h5 import WEIGHTS_FILE
 if TYPE_CHECKING:
     from registry.architectures.backbone import Backbone
 
+Verify = Literal["fast", "full"] | bool
+# Hashing releases the GIL: a second thread checks files while Keras builds.
+_VERIFIER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry-verify")
 
-def locate(preset: str | os.PathLike[str]) -> Path:
+
+@dataclass
+class _Located:
+    """A preset directory, and the verification still running on it (if any)."""
+
+    directory: Path
+    pending: Future[None] | None = None
+
+    def settle(self, failure: BaseException | None = None) -> None:
+        """Wait for the verification; its mismatch wins over any loading error."""
+        if self.pending is None:
+            if failure is not None:
+                raise failure
+            return
+        self.pending.result()  # raises ChecksumMismatchError on a bad file
+        if failure is not None:
+            raise failure
+
+
+def locate(preset: str | os.PathLike[str], *, verify: Verify = "fast") -> _Located:
     """The directory `preset` names: a local directory as it is, anything else
-    (a catalog name, `kaggle://`, `hf://`) resolved and verified through the store.
+    (a catalog name, `kaggle://`, `hf://`) resolved through the store, its
+    verification started on a second thread so that it overlaps the build.
 
     Raises:
         InvalidHandleError: `preset` is none of the accepted forms.
@@ -37,10 +62,15 @@ def locate(preset: str | os.PathLike[str]) -> Path:
         if not handle.path.is_dir():
             what = "is a file, not a directory" if handle.path.exists() else "does not exist"
             raise PresetNotFoundError(f"Preset directory {handle.path} {what}.")
-        return handle.path
+        return _Located(handle.path)
     from registry.resolver.resolve import default_resolver
 
-    return default_resolver().resolve(handle).path
+    resolver = default_resolver()
+    resolved = resolver.resolve(handle, verify=False)
+    if not verify:
+        return _Located(resolved.path)
+    pending = _VERIFIER.submit(resolver.check, resolved, full=verify == "full")
+    return _Located(resolved.path, pending)
 
 
 def _check_class(requested: type[Backbone], found: type[Backbone], directory: Path) -> None:
@@ -162,12 +192,26 @@ def load_backbone(
     cls: type[Backbone],
     load_weights: bool = True,
     overrides: dict[str, Any] | None = None,
+    verify: Verify = "fast",
 ) -> Backbone:
-    """Build the backbone a preset describes, as `cls.from_preset` promises."""
-    directory = locate(preset)
-    kind, config = preset_format.detect_kind(directory)
-    loaders = {
-        preset_format.PresetKind.KERAS: _load_keras,
-        preset_format.PresetKind.TRANSFORMERS: _load_transformers,
-    }
-    return loaders[kind](directory, config, cls, load_weights, dict(overrides or {}))
+    """Build the backbone a preset describes, as `cls.from_preset` promises.
+
+    A preset from the store is verified (`verify`: "fast", "full" or False)
+    while the model is built; the backbone is returned only if every file
+    matched, so no unverified bytes ever reach the caller.
+    """
+    located = locate(preset, verify=verify)
+    try:
+        kind, config = preset_format.detect_kind(located.directory)
+        loaders = {
+            preset_format.PresetKind.KERAS: _load_keras,
+            preset_format.PresetKind.TRANSFORMERS: _load_transformers,
+        }
+        backbone = loaders[kind](
+            located.directory, config, cls, load_weights, dict(overrides or {})
+        )
+    except Exception as error:
+        located.settle(error)
+        raise
+    located.settle()
+    return backbone
