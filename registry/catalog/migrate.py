@@ -11,14 +11,18 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 
 from registry.errors import CatalogSchemaError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# The newest migration in migrations/versions (a test keeps the two equal). Known
+# here so that opening an up-to-date catalog does not import Alembic.
+SCHEMA_HEAD = "0001"
 
 # Any constant: the advisory lock key PostgreSQL migrations serialize on.
 _PG_LOCK_KEY = 0x6B707265  # "kpre"
@@ -36,12 +40,17 @@ def migrations_dir() -> Path:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     return config
 
 
 def head_revision() -> str:
+    """The newest migration, as Alembic reads it from `migrations/versions`."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:
         raise CatalogSchemaError("The migrations directory holds no migration.")
@@ -51,7 +60,9 @@ def head_revision() -> str:
 def current_revision(engine: Engine) -> str | None:
     """The migration the database is at, or None for an empty database."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.scalar(text("SELECT version_num FROM alembic_version"))
 
 
 @contextlib.contextmanager
@@ -78,6 +89,8 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
 
 
 def _run(engine: Engine, operation: str, target: str) -> None:
+    from alembic import command
+
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
@@ -102,13 +115,14 @@ def ensure_schema(engine: Engine) -> None:
     Raises:
         CatalogSchemaError: the database was migrated by a newer release.
     """
-    head = head_revision()
     current = current_revision(engine)
-    if current == head:
+    if current == SCHEMA_HEAD:
         return
-    known = {
-        script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()
-    }
+    from alembic.script import ScriptDirectory
+
+    head = head_revision()
+    scripts = ScriptDirectory.from_config(alembic_config())
+    known = {script.revision for script in scripts.walk_revisions()}
     if current is not None and current not in known:
         raise CatalogSchemaError(
             f"The catalog database {engine.url.render_as_string(hide_password=True)} is at "

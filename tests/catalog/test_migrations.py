@@ -123,3 +123,7 @@ def test_unreachable_database_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("")
     with pytest.raises(ConnectionError, match="Cannot open the catalog database"):
         Catalog.open(f"sqlite:///{tmp_path}/a-file/catalog.db")
+
+
+def test_the_known_head_is_alembics() -> None:
+    assert migrate.head_revision() == migrate.SCHEMA_HEAD
