@@ -99,3 +99,7 @@ class StoreError(RegistryError, OSError):
 
 class OfflineError(RegistryError, ConnectionError):
     """Offline mode asked for something the store does not hold."""
+
+
+class SourceError(RegistryError, ConnectionError):
+    """A source (Kaggle, Hugging Face, another registry) failed to deliver a preset."""

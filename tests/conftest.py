@@ -30,6 +30,13 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["REGISTRY_HOME"] = tempfile.mkdtemp(prefix="registry-tests-")
     os.environ.pop("REGISTRY_DB_URL", None)
     os.environ.pop("REGISTRY_OFFLINE", None)
+    # No test may reach the real Hub or Kaggle: point both clients at a closed
+    # local port (tests that need a server start one and override these).
+    os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"
+    os.environ["KAGGLE_API_ENVIRONMENT"] = "LOCALHOST"
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    os.environ["HF_HOME"] = os.path.join(os.environ["REGISTRY_HOME"], "hf_home")
+    os.environ["KAGGLEHUB_CACHE"] = os.path.join(os.environ["REGISTRY_HOME"], "kagglehub")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

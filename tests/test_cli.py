@@ -54,7 +54,8 @@ def test_load_json(fixtures: Path) -> None:
         (("load", "/nonexistent/preset"), "Preset directory /nonexistent/preset does not exist"),
         (
             ("load", "gpt2_base_en"),
-            "(kaggle://keras/gpt2/keras/gpt2_base_en/3) is not synced",
+            "keras/gpt2_base_en is not in the store yet, and fetching it failed: "
+            "Downloading kaggle://keras/gpt2/keras/gpt2_base_en/3 from Kaggle failed",
         ),
     ],
 )

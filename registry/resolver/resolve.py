@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -28,6 +30,7 @@ from registry.errors import (
     ChecksumMismatchError,
     OfflineError,
     PresetNotFoundError,
+    SourceError,
 )
 from registry.preset.demo import DEMO_PRESET, demo_preset_dir
 from registry.preset.manifest import FileEntry, Manifest
@@ -39,6 +42,7 @@ from registry.resolver.handles import (
     LocalHandle,
     parse_handle,
 )
+from registry.resolver.sources import Download, fetch_hf, fetch_kaggle
 from registry.resolver.store import GcReport, Store
 
 Verify = Literal["fast", "full"] | bool
@@ -196,10 +200,24 @@ class Resolver:
                 f"`registry sync {handle.full_name}` with network access, or unset "
                 "REGISTRY_OFFLINE / HF_HUB_OFFLINE."
             )
-        raise PresetNotFoundError(
-            f"{what} is not synced yet, and fetching from {source_kind} sources is not "
-            "available in this release. Download the preset and pass its directory."
-        )
+        remote = parse_handle(source) if source else None
+        if not isinstance(remote, KaggleHandle | HfHandle):
+            raise PresetNotFoundError(f"{what} has no source to fetch it from.")
+        try:
+            resolved = self._fetch_remote(remote, into=handle.full_name)
+        except SourceError as error:
+            raise SourceError(
+                f"{handle.full_name} is not in the store yet, and fetching it failed: {error}"
+            ) from error
+        if handle.ref is not None and digest is not None and resolved.digest != digest:
+            raise ChecksumMismatchError(
+                f"{handle.full_name}@{handle.ref}",
+                digest,
+                resolved.digest,
+                fix=f"{remote} now serves other files; `registry sync {handle.full_name}` "
+                "records them as a new revision.",
+            )
+        return resolved
 
     def _expect(self, handle: CatalogHandle, digest: str | None, manifest: Manifest) -> Resolved:
         if digest is not None and manifest.revision_id != digest:
@@ -223,16 +241,84 @@ class Resolver:
 
     # === Remote sources ===
 
-    def _fetch_remote(self, handle: KaggleHandle | HfHandle) -> Resolved:
+    def _fetch_remote(
+        self, handle: KaggleHandle | HfHandle, *, into: str | None = None
+    ) -> Resolved:
+        """Download `handle` with its client, store it, record it as a revision.
+
+        The revision goes to the preset `into` names, or to the preset whose
+        source is this handle, or to a new one in the source's namespace.
+        """
         if is_offline(self.settings):
             raise OfflineError(
                 f"{handle} is not in the store and the registry is offline. Run "
                 f"`registry sync {handle}` with network access."
             )
-        raise PresetNotFoundError(
-            f"Fetching {handle} is not available in this release. Download the preset "
-            "and pass its directory."
-        )
+        staging = self.store.staging_dir()
+        try:
+            download = self._download(handle, staging)
+            architecture = _architecture_of(download.path)
+            manifest = self.store.ingest_directory(download.path, link=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        self._compare_published(handle, manifest, download.expected_sha256)
+        tree = self.store.publish_tree(manifest)
+        with self.catalog.transaction() as session:
+            preset = _preset_for_source(session, handle, into, architecture)
+            revision = create_revision(session, preset, manifest, message=f"synced from {handle}")
+            session.flush()
+            move_alias(session, preset, "latest", revision)
+            name = f"{preset.namespace}/{preset.name}"
+        return Resolved(name, manifest.revision_id, tree, manifest)
+
+    def _compare_published(
+        self, handle: KaggleHandle | HfHandle, manifest: Manifest, expected: dict[str, str]
+    ) -> None:
+        """Refuse a download whose digests differ from those the source published."""
+        for entry in manifest.files:
+            published = expected.get(entry.path)
+            if published is not None and not hmac.compare_digest(published, entry.sha256):
+                self.store.quarantine(entry.sha256)
+                raise ChecksumMismatchError(
+                    f"{handle}: {entry.path}",
+                    published,
+                    entry.sha256,
+                    fix="The download was corrupted in transit; nothing was recorded. "
+                    f"Try `registry sync {handle}` again.",
+                )
+
+    def _download(self, handle: KaggleHandle | HfHandle, staging: Path) -> Download:
+        if isinstance(handle, KaggleHandle):
+            return fetch_kaggle(handle, staging)
+        return fetch_hf(handle, staging)
+
+
+def _preset_for_source(
+    session: Session, handle: KaggleHandle | HfHandle, into: str | None, architecture: str
+) -> Preset:
+    if into is not None:
+        found = find_preset(session, into, viewer=EVERYONE)
+        if found is not None:
+            return found
+    found = session.scalars(select(Preset).where(Preset.source == str(handle))).first()
+    if found is not None:
+        return found
+    if isinstance(handle, KaggleHandle):
+        namespace = "kaggle"
+        name = f"{handle.owner}-{handle.model}-{handle.framework}-{handle.variation}"
+        kind = "kaggle"
+    else:
+        namespace, kind = "hf", "hf"
+        name = handle.repo_id.replace("/", "-") + (f"-{handle.revision}" if handle.revision else "")
+    spec = PresetSpec(
+        namespace=namespace,
+        name="".join(c if c.isalnum() or c in "._-" else "-" for c in name)[:128].strip("-."),
+        architecture=architecture,
+        source=str(handle),
+        source_kind=kind,
+        description=f"Synced from {handle}.",
+    )
+    return upsert_preset(session, spec)
 
 
 def _pick_revision(session: Session, preset: Preset, handle: CatalogHandle) -> Revision | None:

@@ -109,6 +109,12 @@ class Store:
     def _lock(self, name: str) -> FileLock:
         return FileLock(str(self.locks / f"{name}.lock"), timeout=LOCK_TIMEOUT_S)
 
+    def staging_dir(self) -> Path:
+        """A fresh directory under `tmp/` for a download; the caller removes it."""
+        path = self._staging("fetch")
+        path.mkdir(parents=True)
+        return path
+
     def _staging(self, kind: str) -> Path:
         # The pid lets `cleanup_temp` tell a dead writer's leftovers from live work.
         return self.tmp / f"{kind}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
@@ -144,8 +150,21 @@ class Store:
             staged.unlink(missing_ok=True)
         return digest.hexdigest(), size
 
-    def add_file(self, source: Path) -> tuple[str, int]:
-        """Copy a file into the store, hashing while it lands; return (sha256, size)."""
+    def add_file(self, source: Path, *, link: bool = False) -> tuple[str, int]:
+        """Copy a file into the store, hashing while it lands; return (sha256, size).
+
+        With `link=True` (for files already staged inside the store, such as a
+        download) the file is hashed and then hard-linked into place: no copy.
+        """
+        if link:
+            sha256, size = sha256_file(source), source.stat().st_size
+            staged = self._staging("blob")
+            self._link_or_copy(source, staged)
+            try:
+                self._settle_blob(staged, sha256)
+            finally:
+                staged.unlink(missing_ok=True)
+            return sha256, size
         staged = self._staging("blob")
         try:
             with open(source, "rb") as reader, open(staged, "wb") as writer:
@@ -157,7 +176,7 @@ class Store:
             staged.unlink(missing_ok=True)
         return sha256, size
 
-    def ingest_directory(self, directory: Path) -> Manifest:
+    def ingest_directory(self, directory: Path, *, link: bool = False) -> Manifest:
         """Store every regular file under `directory`; return the manifest.
 
         The source is only read. Symbolic links are refused: a preset is data,
@@ -177,7 +196,7 @@ class Store:
             skipped = relative == MANIFEST_FILE or relative.startswith(".git/")
             if not path.is_file() or is_temporary(path) or skipped:
                 continue
-            sha256, size = self.add_file(path)
+            sha256, size = self.add_file(path, link=link)
             entries.append(FileEntry(relative, size, sha256))
         if not entries:
             raise StoreError(f"{directory} holds no files to store.")

@@ -1,0 +1,172 @@
+"""Syncing from the Hub and from Kaggle with the real clients against local servers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from registry import GPT2Backbone
+from registry.catalog.queries import EVERYONE, preset_detail
+from registry.config import Settings
+from registry.errors import ChecksumMismatchError, PresetNotFoundError, SourceError
+from registry.resolver.resolve import Resolver
+from tests.resolver.servers import HubHandler, KaggleHandler, Repo, serve
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(directory).as_posix(): p.read_bytes()
+        for p in directory.rglob("*")
+        if p.is_file()
+    }
+
+
+@pytest.fixture()
+def resolver(tmp_path: Path) -> Iterator[Resolver]:
+    resolver = Resolver(Settings.from_env({"REGISTRY_HOME": str(tmp_path / "home")}))
+    yield resolver
+    resolver.catalog.close()
+
+
+@pytest.fixture()
+def hub(
+    fixtures: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[dict[str, Repo]]:
+    repos = {
+        "org/tiny-keras": Repo(_files(fixtures / "keras_hub_tiny_gpt2")),
+        "org/tiny-hf": Repo(_files(fixtures / "hf_tiny_gpt2")),
+    }
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    with serve(HubHandler, repos) as url:
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        yield repos
+
+
+@pytest.fixture()
+def kaggle(
+    fixtures: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[dict[str, Repo]]:
+    repos = {"keras/gpt2/keras/gpt2_tiny": Repo(_files(fixtures / "keras_hub_tiny_gpt2"))}
+    monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "TEST")  # http://localhost:7777
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kagglehub"))
+    with serve(KaggleHandler, repos, port=7777):
+        yield repos
+
+
+@pytest.mark.parametrize("repo", ["org/tiny-keras", "org/tiny-hf"])
+def test_hub_presets_sync_and_load(
+    hub: dict[str, Repo], resolver: Resolver, fixtures: Path, repo: str
+) -> None:
+    resolved = resolver.resolve(f"hf://{repo}")
+    assert _files(resolved.path) == hub[repo].files
+    assert resolved.preset == f"hf/{repo.replace('/', '-')}"
+    backbone = GPT2Backbone.from_preset(resolved.path)
+    assert backbone.hidden_dim == 32
+    with resolver.catalog.transaction(write=False) as session:
+        detail = preset_detail(session, resolved.preset, viewer=EVERYONE)
+    assert detail is not None and detail.summary.source == f"hf://{repo}"
+    assert detail.summary.latest_revision == resolved.digest
+    # Nothing of the client's own bookkeeping lands in the revision.
+    assert not any(f.path.startswith(".cache") for f in resolved.manifest.files)
+
+
+def test_hub_revisions_are_pinned(hub: dict[str, Repo], resolver: Resolver) -> None:
+    commit = hub["org/tiny-hf"].commit
+    assert resolver.resolve(f"hf://org/tiny-hf@{commit}").preset == f"hf/org-tiny-hf-{commit}"
+    with pytest.raises(PresetNotFoundError, match="RevisionNotFoundError"):
+        resolver.resolve("hf://org/tiny-hf@nope")
+    with pytest.raises(PresetNotFoundError, match="RepositoryNotFoundError"):
+        resolver.resolve("hf://org/absent")
+
+
+def test_a_corrupted_hub_download_is_refused(hub: dict[str, Repo], resolver: Resolver) -> None:
+    data = hub["org/tiny-hf"].files["model.safetensors"]
+    hub["org/tiny-hf"].faults["model.safetensors"] = ["corrupt"]
+    with pytest.raises(ChecksumMismatchError, match=r"model.safetensors") as raised:
+        resolver.resolve("hf://org/tiny-hf")
+    assert raised.value.expected == hashlib.sha256(data).hexdigest()
+    with resolver.catalog.transaction(write=False) as session:
+        assert preset_detail(session, "hf/org-tiny-hf", viewer=EVERYONE) is None
+    assert list(resolver.store.trees.iterdir()) == []
+    # The next try downloads good bytes.
+    assert resolver.resolve("hf://org/tiny-hf").preset == "hf/org-tiny-hf"
+
+
+@pytest.mark.parametrize("fault", ["truncate", "500"])
+def test_hub_transient_faults_are_retried(
+    hub: dict[str, Repo], resolver: Resolver, fault: str
+) -> None:
+    files = hub["org/tiny-keras"].files
+    hub["org/tiny-keras"].faults["model.weights.h5"] = [fault]
+    if fault == "500":
+        # huggingface_hub retries a failed download only for some statuses; a 500
+        # on the file surfaces, and the next sync succeeds.
+        with pytest.raises(SourceError, match="Downloading hf://org/tiny-keras"):
+            resolver.resolve("hf://org/tiny-keras")
+    resolved = resolver.resolve("hf://org/tiny-keras")
+    assert _files(resolved.path) == files
+
+
+def test_kaggle_presets_sync_verify_and_load(
+    kaggle: dict[str, Repo],
+    resolver: Resolver,
+    keras_hub_inputs: dict,
+    keras_hub_expected: np.ndarray,
+) -> None:
+    resolved = resolver.resolve("kaggle://keras/gpt2/keras/gpt2_tiny/3")
+    assert _files(resolved.path) == kaggle["keras/gpt2/keras/gpt2_tiny"].files
+    assert resolved.preset == "kaggle/keras-gpt2-keras-gpt2_tiny"
+    backbone = GPT2Backbone.from_preset(resolved.path)
+    np.testing.assert_allclose(
+        np.asarray(backbone(keras_hub_inputs)), keras_hub_expected, atol=1e-5
+    )
+    requests_before = list(kaggle["keras/gpt2/keras/gpt2_tiny"].requests)
+    # The catalog name resolves from the store, without asking Kaggle again.
+    assert resolver.resolve(resolved.preset).digest == resolved.digest
+    assert kaggle["keras/gpt2/keras/gpt2_tiny"].requests == requests_before
+
+
+def test_a_builtin_preset_syncs_through_its_kaggle_handle(
+    kaggle: dict[str, Repo], resolver: Resolver
+) -> None:
+    # Point the built-in gpt2_base_en at the local server's variation.
+    repo = kaggle.pop("keras/gpt2/keras/gpt2_tiny")
+    kaggle["keras/gpt2/keras/gpt2_base_en"] = repo
+    resolved = resolver.resolve("gpt2_base_en")
+    assert resolved.preset == "keras/gpt2_base_en"
+    with resolver.catalog.transaction(write=False) as session:
+        detail = preset_detail(session, "gpt2_base_en", viewer=EVERYONE)
+    assert detail is not None and detail.summary.synced
+    assert detail.summary.source == "kaggle://keras/gpt2/keras/gpt2_base_en/3"
+
+
+def test_a_corrupted_kaggle_download_is_refused(
+    kaggle: dict[str, Repo], resolver: Resolver
+) -> None:
+    kaggle["keras/gpt2/keras/gpt2_tiny"].faults["model.weights.h5"] = ["corrupt"]
+    with pytest.raises(ChecksumMismatchError, match="md5"):
+        resolver.resolve("kaggle://keras/gpt2/keras/gpt2_tiny/3")
+    assert list(resolver.store.trees.iterdir()) == []
+    assert resolver.resolve("kaggle://keras/gpt2/keras/gpt2_tiny/3").preset.startswith("kaggle/")
+
+
+def test_unknown_kaggle_models(kaggle: dict[str, Repo], resolver: Resolver) -> None:
+    with pytest.raises(PresetNotFoundError, match="HTTP 404"):
+        resolver.resolve("kaggle://keras/gpt2/keras/absent/1")
+
+
+def test_offline_never_calls_the_clients(
+    hub: dict[str, Repo], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    offline = Resolver(Settings.from_env({"REGISTRY_HOME": str(tmp_path / "off")}))
+    with pytest.raises(ConnectionError, match="offline"):
+        offline.resolve("hf://org/tiny-hf")
+    assert hub["org/tiny-hf"].requests == []
+    offline.catalog.close()
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
