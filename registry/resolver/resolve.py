@@ -108,7 +108,7 @@ class Resolver:
         elif isinstance(parsed, CatalogHandle):
             resolved = self._resolve_catalog(parsed, force=force)
         else:
-            resolved = self._fetch_remote(parsed)
+            resolved = self._resolve_remote(parsed, into=None, force=force)
         if verify:
             self.check(resolved, full=verify == "full")
         return resolved
@@ -180,10 +180,16 @@ class Resolver:
             if tree.is_dir():
                 self.store.save_manifest(files)
                 return Resolved(handle.full_name, digest, tree, files)
-        return self._refetch(handle, source, source_kind, digest)
+        return self._refetch(handle, source, source_kind, digest, force=force)
 
     def _refetch(
-        self, handle: CatalogHandle, source: str | None, source_kind: str, digest: str | None
+        self,
+        handle: CatalogHandle,
+        source: str | None,
+        source_kind: str,
+        digest: str | None,
+        *,
+        force: bool,
     ) -> Resolved:
         if source_kind == "bundled" and handle.name == DEMO_PRESET:
             manifest = self.store.ingest_directory(demo_preset_dir())
@@ -204,7 +210,10 @@ class Resolver:
         if not isinstance(remote, KaggleHandle | HfHandle):
             raise PresetNotFoundError(f"{what} has no source to fetch it from.")
         try:
-            resolved = self._fetch_remote(remote, into=handle.full_name)
+            # A pinned revision is fetched and compared; otherwise another
+            # process may have synced the preset while this one waited.
+            pinned = force or handle.ref is not None
+            resolved = self._resolve_remote(remote, into=handle.full_name, force=pinned)
         except SourceError as error:
             raise SourceError(
                 f"{handle.full_name} is not in the store yet, and fetching it failed: {error}"
@@ -240,6 +249,38 @@ class Resolver:
         return self.store.gc(keep, grace_s=grace_s)
 
     # === Remote sources ===
+
+    def _resolve_remote(
+        self, handle: KaggleHandle | HfHandle, *, into: str | None, force: bool
+    ) -> Resolved:
+        """The store's copy of `handle`, else one download of it, whoever asks.
+
+        Processes asking for the same handle at once take turns on a file lock;
+        the first downloads, the others then find its revision in the store.
+        """
+        if not force and (cached := self._cached_remote(handle, into)) is not None:
+            return cached
+        key = hashlib.sha256(str(handle).encode()).hexdigest()[:24]
+        with self.store.lock(f"fetch-{key}"):
+            if not force and (cached := self._cached_remote(handle, into)) is not None:
+                return cached
+            return self._fetch_remote(handle, into=into)
+
+    def _cached_remote(self, handle: KaggleHandle | HfHandle, into: str | None) -> Resolved | None:
+        with self.catalog.transaction(write=False) as session:
+            preset = find_preset(session, into, viewer=EVERYONE) if into else None
+            if preset is None:
+                preset = session.scalars(select(Preset).where(Preset.source == str(handle))).first()
+            if preset is None:
+                return None
+            revision = _pick_revision(session, preset, CatalogHandle(preset.namespace, preset.name))
+            if revision is None or not self.store.tree_path(revision.digest).is_dir():
+                return None
+            manifest = Manifest(tuple(FileEntry(f.path, f.size, f.sha256) for f in revision.files))
+            name = f"{preset.namespace}/{preset.name}"
+        return Resolved(
+            name, manifest.revision_id, self.store.tree_path(manifest.revision_id), manifest
+        )
 
     def _fetch_remote(
         self, handle: KaggleHandle | HfHandle, *, into: str | None = None

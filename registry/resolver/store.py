@@ -106,7 +106,8 @@ class Store:
     def tree_path(self, digest: str) -> Path:
         return self.trees / digest
 
-    def _lock(self, name: str) -> FileLock:
+    def lock(self, name: str) -> FileLock:
+        """An inter-process lock of this store (a file under `locks/`)."""
         return FileLock(str(self.locks / f"{name}.lock"), timeout=LOCK_TIMEOUT_S)
 
     def staging_dir(self) -> Path:
@@ -124,7 +125,7 @@ class Store:
     def _settle_blob(self, staged: Path, sha256: str) -> None:
         """Move a staged, hashed file into place unless the blob exists already."""
         target = self.blob_path(sha256)
-        with self._lock(f"blob-{sha256}"):
+        with self.lock(f"blob-{sha256}"):
             if target.is_file():
                 staged.unlink(missing_ok=True)
                 return
@@ -247,7 +248,7 @@ class Store:
         self.save_manifest(manifest)
         if final.is_dir():
             return final
-        with self._lock(f"tree-{digest}"):
+        with self.lock(f"tree-{digest}"):
             if final.is_dir():
                 return final
             staging = self._staging("tree")
@@ -267,7 +268,7 @@ class Store:
 
     def remove_tree(self, digest: str) -> None:
         """Take a tree out of service (the next resolve rebuilds or refetches it)."""
-        with self._lock(f"tree-{digest}"):
+        with self.lock(f"tree-{digest}"):
             tree = self.tree_path(digest)
             if tree.is_dir():
                 doomed = self._staging("doomed")
@@ -327,7 +328,7 @@ class Store:
     def quarantine(self, sha256: str) -> None:
         """Move a blob that failed verification aside, so it is never served again."""
         blob = self.blob_path(sha256)
-        with self._lock(f"blob-{sha256}"):
+        with self.lock(f"blob-{sha256}"):
             if blob.exists():
                 self.quarantine_dir.mkdir(parents=True, exist_ok=True)
                 os.replace(blob, self.quarantine_dir / f"{sha256}-{int(time.time())}")
@@ -359,7 +360,7 @@ class Store:
 
         Blobs younger than `grace_s` stay: a writer may be about to reference them.
         """
-        with self._lock("gc"):
+        with self.lock("gc"):
             temporary = self.cleanup_temp()
             trees = 0
             for digest in self.digests() - keep:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from registry.catalog.queries import EVERYONE, preset_detail
 from registry.config import Settings
 from registry.errors import ChecksumMismatchError, PresetNotFoundError, SourceError
 from registry.resolver.resolve import Resolver
+from tests.conftest import REPO
 from tests.resolver.servers import HubHandler, KaggleHandler, Repo, serve
 
 
@@ -170,3 +173,40 @@ def test_offline_never_calls_the_clients(
     assert hub["org/tiny-hf"].requests == []
     offline.catalog.close()
     assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+_RESOLVE = """
+import json, sys
+from registry.config import Settings
+from registry.resolver.resolve import Resolver
+resolved = Resolver(Settings.from_env({"REGISTRY_HOME": sys.argv[1]})).resolve(sys.argv[2])
+print(json.dumps({"digest": resolved.digest}))
+"""
+
+
+def test_eight_processes_download_each_file_once(hub: dict[str, Repo], tmp_path: Path) -> None:
+    home = tmp_path / "shared_home"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RESOLVE, str(home), "hf://org/tiny-keras"],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
+    outcomes = [process.communicate(timeout=180) for process in processes]
+    assert all(p.returncode == 0 for p in processes), [err[-2000:] for _, err in outcomes]
+    assert len({out for out, _ in outcomes}) == 1
+    downloads = [r for r in hub["org/tiny-keras"].requests if r.startswith("GET ")]
+    assert sorted(downloads) == sorted(f"GET {path}" for path in hub["org/tiny-keras"].files)
+
+
+def test_a_synced_handle_resolves_from_the_store(hub: dict[str, Repo], resolver: Resolver) -> None:
+    first = resolver.resolve("hf://org/tiny-hf")
+    seen = len(hub["org/tiny-hf"].requests)
+    assert resolver.resolve("hf://org/tiny-hf").digest == first.digest
+    assert len(hub["org/tiny-hf"].requests) == seen
+    resolver.resolve("hf://org/tiny-hf", force=True)  # --force asks the Hub again
+    assert len(hub["org/tiny-hf"].requests) > seen
