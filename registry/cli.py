@@ -168,19 +168,38 @@ def sync(
     )
 
 
+_UNITS = {"": 1, "B": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+
+
+def _parse_size(text: str) -> int:
+    """'500MB', '10G', '1.5 TB' -> bytes (decimal units)."""
+    cleaned = text.strip().upper().removesuffix("B").replace(" ", "")
+    number, unit = cleaned.rstrip("KMGT"), cleaned[len(cleaned.rstrip("KMGT")) :]
+    try:
+        return int(float(number) * _UNITS[unit])
+    except (KeyError, ValueError):
+        raise typer.BadParameter(f"{text!r} is not a size; use e.g. 500MB or 10GB") from None
+
+
 @app.command()
 def gc(
     grace: Annotated[
         float, typer.Option(help="Keep unreferenced blobs younger than this (seconds).")
     ] = 3600,
+    max_size: Annotated[
+        str | None,
+        typer.Option(help="Evict least recently used synced revisions to fit, e.g. 20GB."),
+    ] = None,
 ) -> None:
     """Remove stored revisions the catalog no longer records, and stale temp files."""
     from registry.resolver.resolve import default_resolver
 
-    report = default_resolver().gc(grace_s=grace)
+    limit = _parse_size(max_size) if max_size else None
+    report = default_resolver().gc(grace_s=grace, max_bytes=limit)
     stdout.print(
-        f"removed {report.trees} revision(s), {report.blobs} blob(s) "
-        f"({report.bytes_freed:,} bytes), {report.temporary} temporary file(s)",
+        f"removed {report.trees} revision(s) ({report.evicted} evicted to fit), "
+        f"{report.blobs} blob(s) ({report.bytes_freed:,} bytes), "
+        f"{report.temporary} temporary file(s)",
         highlight=False,
     )
 

@@ -242,11 +242,23 @@ class Resolver:
 
     # === Housekeeping ===
 
-    def gc(self, *, grace_s: float = 3600) -> GcReport:
-        """Remove from the store every revision the catalog no longer records."""
+    def gc(self, *, grace_s: float = 3600, max_bytes: int | None = None) -> GcReport:
+        """Remove from the store every revision the catalog no longer records.
+
+        With `max_bytes`, also evict the least recently used synced revisions
+        (never uploads: they have no source to fetch them from again) until the
+        store's blobs fit.
+        """
         with self.catalog.transaction(write=False) as session:
             keep = set(session.scalars(select(Revision.digest)))
-        return self.store.gc(keep, grace_s=grace_s)
+            synced = set(
+                session.scalars(
+                    select(Revision.digest)
+                    .join(Preset, Preset.id == Revision.preset_id)
+                    .where(Preset.source_kind != "upload")
+                )
+            )
+        return self.store.gc(keep, grace_s=grace_s, max_bytes=max_bytes, evictable=synced)
 
     # === Remote sources ===
 

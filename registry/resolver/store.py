@@ -22,6 +22,7 @@ blob once; `cleanup_temp` removes what dead writers left behind.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import hmac
@@ -61,6 +62,7 @@ class GcReport:
     blobs: int
     temporary: int
     bytes_freed: int
+    evicted: int = 0  # of the trees: least recently used ones, to fit `max_bytes`
 
 
 def _pid_alive(pid: int) -> bool:
@@ -355,30 +357,69 @@ class Store:
         """Every revision the store holds a manifest of."""
         return {path.stem for path in self.manifests.glob("*.json")}
 
-    def gc(self, keep: set[str], *, grace_s: float = 3600) -> GcReport:
+    def last_used(self, digest: str) -> float:
+        """When a revision was last verified (loaded), or stored."""
+        for path in (self.state / f"{digest}.json", self.manifests / f"{digest}.json"):
+            with contextlib.suppress(FileNotFoundError):
+                return path.stat().st_mtime
+        return 0.0
+
+    def _referenced(self, digests: set[str]) -> dict[str, int]:
+        blobs: dict[str, int] = {}
+        for digest in digests:
+            manifest = self.load_manifest(digest)
+            if manifest is not None:
+                blobs.update((entry.sha256, entry.size) for entry in manifest.files)
+        return blobs
+
+    def _to_evict(self, kept: set[str], evictable: set[str], max_bytes: int) -> set[str]:
+        """Least recently used evictable revisions to drop until the rest fit."""
+        evicted: set[str] = set()
+        for digest in sorted(kept & evictable, key=self.last_used):
+            if sum(self._referenced(kept - evicted).values()) <= max_bytes:
+                break
+            evicted.add(digest)
+        return evicted
+
+    def gc(
+        self,
+        keep: set[str],
+        *,
+        grace_s: float = 3600,
+        max_bytes: int | None = None,
+        evictable: set[str] | None = None,
+    ) -> GcReport:
         """Remove trees and manifests not in `keep`, then blobs no kept manifest lists.
 
-        Blobs younger than `grace_s` stay: a writer may be about to reference them.
+        With `max_bytes`, also evict the least recently used of `evictable`
+        (revisions that can be fetched again) until the rest fits. Blobs
+        younger than `grace_s` stay: a writer may be about to reference them.
         """
         with self.lock("gc"):
             temporary = self.cleanup_temp()
-            trees = 0
-            for digest in self.digests() - keep:
+            doomed = self.digests() - keep
+            evicted: set[str] = set()
+            if max_bytes is not None:
+                evicted = self._to_evict(self.digests() - doomed, evictable or set(), max_bytes)
+            # Blobs of evicted revisions are known, whatever their age.
+            freed_by_eviction = set(self._referenced(evicted))
+            for digest in doomed | evicted:
                 self.remove_tree(digest)
                 (self.manifests / f"{digest}.json").unlink(missing_ok=True)
-                trees += 1
-            referenced = {
-                entry.sha256
-                for digest in self.digests()
-                if (manifest := self.load_manifest(digest)) is not None
-                for entry in manifest.files
-            }
+            referenced = self._referenced(self.digests())
             blobs = freed = 0
             now = time.time()
             for blob in self.blobs.glob("*/*"):
                 info = blob.stat()
-                if blob.name not in referenced and now - info.st_mtime >= grace_s:
+                young = now - info.st_mtime < grace_s and blob.name not in freed_by_eviction
+                if blob.name not in referenced and not young:
                     blob.unlink(missing_ok=True)
                     blobs += 1
                     freed += info.st_size
-        return GcReport(trees=trees, blobs=blobs, temporary=temporary, bytes_freed=freed)
+        return GcReport(
+            trees=len(doomed | evicted),
+            blobs=blobs,
+            temporary=temporary,
+            bytes_freed=freed,
+            evicted=len(evicted),
+        )

@@ -133,3 +133,23 @@ def test_gc_removes_what_no_kept_revision_needs(tmp_path: Path) -> None:
     assert store.digests() == {keep.revision_id}
     assert not store.tree_path(drop.revision_id).exists()
     assert store.verify_tree(keep.revision_id, keep, full=True).ok
+
+
+def test_gc_evicts_least_recently_used_to_fit(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    manifests = {}
+    for name in ("old", "mid", "new"):
+        manifest = store.ingest_directory(_preset(tmp_path / name, {"w": os.urandom(1000)}))
+        store.publish_tree(manifest)
+        manifests[name] = manifest
+    for age, name in ((300, "old"), (200, "mid"), (100, "new")):
+        stamp = time.time() - age
+        os.utime(store.state / f"{manifests[name].revision_id}.json", (stamp, stamp))
+    kept = {m.revision_id for m in manifests.values()}
+    # "mid" cannot be evicted (an upload); "old" goes first, then "new" if needed.
+    evictable = {manifests["old"].revision_id, manifests["new"].revision_id}
+    report = store.gc(kept, grace_s=3600, max_bytes=2000, evictable=evictable)
+    assert report.evicted == 1 and report.blobs == 1 and report.bytes_freed == 1000
+    assert store.digests() == {manifests["mid"].revision_id, manifests["new"].revision_id}
+    report = store.gc(kept, grace_s=3600, max_bytes=500, evictable=evictable)
+    assert store.digests() == {manifests["mid"].revision_id}  # uploads are never evicted
