@@ -30,9 +30,10 @@ import json
 import os
 import shutil
 import stat
+import sys
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -75,14 +76,51 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _copy_hashing(source: BinaryIO, target: BinaryIO) -> tuple[str, int]:
+Advance = Callable[[int], None]
+
+
+def _copy_hashing(
+    source: BinaryIO, target: BinaryIO | None, advance: Advance | None
+) -> tuple[str, int]:
+    """Hash `source` (copying it to `target` if given) in one pass."""
     digest = hashlib.sha256()
     size = 0
     while chunk := source.read(CHUNK):
         digest.update(chunk)
-        target.write(chunk)
+        if target is not None:
+            target.write(chunk)
         size += len(chunk)
+        if advance is not None:
+            advance(len(chunk))
     return digest.hexdigest(), size
+
+
+@contextlib.contextmanager
+def _progress(label: str, total: int, enabled: bool | None) -> Iterator[Advance | None]:
+    """A byte progress bar on stderr: by default only when stderr is a terminal."""
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled or total == 0:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
 
 
 class Store:
@@ -153,14 +191,17 @@ class Store:
             staged.unlink(missing_ok=True)
         return digest.hexdigest(), size
 
-    def add_file(self, source: Path, *, link: bool = False) -> tuple[str, int]:
+    def add_file(
+        self, source: Path, *, link: bool = False, advance: Advance | None = None
+    ) -> tuple[str, int]:
         """Copy a file into the store, hashing while it lands; return (sha256, size).
 
         With `link=True` (for files already staged inside the store, such as a
         download) the file is hashed and then hard-linked into place: no copy.
         """
         if link:
-            sha256, size = sha256_file(source), source.stat().st_size
+            with open(source, "rb") as reader:
+                sha256, size = _copy_hashing(reader, None, advance)
             staged = self._staging("blob")
             self._link_or_copy(source, staged)
             try:
@@ -171,7 +212,7 @@ class Store:
         staged = self._staging("blob")
         try:
             with open(source, "rb") as reader, open(staged, "wb") as writer:
-                sha256, size = _copy_hashing(reader, writer)
+                sha256, size = _copy_hashing(reader, writer, advance)
                 writer.flush()
                 os.fsync(writer.fileno())
             self._settle_blob(staged, sha256)
@@ -179,7 +220,9 @@ class Store:
             staged.unlink(missing_ok=True)
         return sha256, size
 
-    def ingest_directory(self, directory: Path, *, link: bool = False) -> Manifest:
+    def ingest_directory(
+        self, directory: Path, *, link: bool = False, progress: bool | None = None
+    ) -> Manifest:
         """Store every regular file under `directory`; return the manifest.
 
         The source is only read. Symbolic links are refused: a preset is data,
@@ -188,7 +231,7 @@ class Store:
         part of the revision (as in `build_manifest`), so a preset written by
         `save_to_preset` gets the revision id its manifest states.
         """
-        entries = []
+        files = []
         for path in sorted(directory.rglob("*")):
             relative = path.relative_to(directory).as_posix()
             if path.is_symlink():
@@ -197,10 +240,14 @@ class Store:
                     "it points to into the preset directory instead."
                 )
             skipped = relative == MANIFEST_FILE or relative.startswith(".git/")
-            if not path.is_file() or is_temporary(path) or skipped:
-                continue
-            sha256, size = self.add_file(path, link=link)
-            entries.append(FileEntry(relative, size, sha256))
+            if path.is_file() and not is_temporary(path) and not skipped:
+                files.append((relative, path))
+        total = sum(path.stat().st_size for _, path in files)
+        entries = []
+        with _progress(f"hashing {directory.name}", total, progress) as advance:
+            for relative, path in files:
+                sha256, size = self.add_file(path, link=link, advance=advance)
+                entries.append(FileEntry(relative, size, sha256))
         if not entries:
             raise StoreError(f"{directory} holds no files to store.")
         return Manifest(tuple(sorted(entries)))

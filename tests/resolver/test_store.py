@@ -153,3 +153,10 @@ def test_gc_evicts_least_recently_used_to_fit(tmp_path: Path) -> None:
     assert store.digests() == {manifests["mid"].revision_id, manifests["new"].revision_id}
     report = store.gc(kept, grace_s=3600, max_bytes=500, evictable=evictable)
     assert store.digests() == {manifests["mid"].revision_id}  # uploads are never evicted
+
+
+def test_progress_bars_do_not_change_what_is_stored(tmp_path: Path) -> None:
+    source = _preset(tmp_path / "p", {"a": os.urandom(10_000), "b": b"x"})
+    quiet = Store(tmp_path / "quiet").ingest_directory(source, progress=False)
+    shown = Store(tmp_path / "shown").ingest_directory(source, progress=True)
+    assert quiet == shown == build_manifest(source)
