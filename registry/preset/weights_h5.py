@@ -129,6 +129,29 @@ def _read_dataset(dataset: h5py.Dataset) -> np.ndarray:
     return np.asarray(value)
 
 
+# Large datasets are copied into TensorFlow variables in slices of this size, so
+# loading holds one slice in transit rather than two copies of the whole tensor.
+SLICE_BYTES = 16 << 20
+
+
+def _assign(variable: Any, dataset: h5py.Dataset) -> None:
+    """Copy a dataset into a variable, in slices on TensorFlow for large ones."""
+    sliceable = (
+        keras.backend.backend() == "tensorflow"
+        and dataset.nbytes > SLICE_BYTES
+        and dataset.attrs.get("dtype") != "bfloat16"
+        and hasattr(variable.value, "__getitem__")
+    )
+    if not sliceable:
+        variable.assign(_read_dataset(dataset))
+        return
+    target = variable.value  # the tf.Variable itself: sliced assignment writes in place
+    rows = max(1, SLICE_BYTES // (dataset.nbytes // dataset.shape[0]))
+    for start in range(0, dataset.shape[0], rows):
+        block = dataset[start : start + rows].astype(variable.dtype, copy=False)
+        target[start : start + rows].assign(block)
+
+
 def _check_names(file_path: Path, expected: set[str], present: set[str]) -> None:
     missing = sorted(expected - present)
     unknown = sorted(present - expected)
@@ -166,7 +189,7 @@ def read_weights(model: Any, path: str | os.PathLike[str]) -> None:
             for name, variable in targets.items():
                 dataset = file[name]
                 _check_dataset(file_path, name, dataset, variable)
-                variable.assign(_read_dataset(dataset))
+                _assign(variable, dataset)
     except OSError as error:
         raise PresetFormatError(
             file_path,

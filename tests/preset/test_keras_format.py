@@ -165,3 +165,17 @@ def test_we_load_what_keras_hub_writes(tmp_path: Path) -> None:
     np.testing.assert_allclose(
         np.asarray(ours(inputs)), np.asarray(theirs(inputs)), atol=1e-5, rtol=0
     )
+
+
+def test_sliced_loading_gives_the_same_weights(
+    fixtures: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    keras_hub_inputs: dict,
+    keras_hub_expected: np.ndarray,
+) -> None:
+    from registry.preset import weights_h5
+
+    monkeypatch.setattr(weights_h5, "SLICE_BYTES", 1024)  # slice every large-ish tensor
+    backbone = GPT2Backbone.from_preset(fixtures / "keras_hub_tiny_gpt2")
+    outputs = np.asarray(backbone(keras_hub_inputs))
+    np.testing.assert_allclose(outputs, keras_hub_expected, atol=1e-5, rtol=0)
