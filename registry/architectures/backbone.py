@@ -124,8 +124,10 @@ class Backbone(keras.Model):
         Args:
             preset: a local preset directory, in keras-hub's format
                 (`config.json`, `model.weights.h5`) or Hugging Face transformers'
-                (`config.json` with `model_type`, `model.safetensors`), or the
-                name of the demo preset that ships with the package.
+                (`config.json` with `model_type`, `model.safetensors`); or a
+                catalog name (`gpt2_base_en`, `keras/gpt2_tiny_demo@latest`), a
+                `kaggle://` or an `hf://` handle, resolved through the verified
+                store under `REGISTRY_HOME`.
             load_weights: load the preset's weights; if False, the model gets
                 freshly initialized weights.
             **kwargs: override config fields, such as `dtype="bfloat16"`.

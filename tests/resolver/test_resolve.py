@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from registry.preset.demo import demo_preset_dir
 from registry.preset.manifest import read_manifest
 from registry.resolver import store as store_module
 from registry.resolver.resolve import Resolver
-from tests.conftest import REPO
+from tests.resolver.processes import resolve_at_once
 
 
 @pytest.fixture()
@@ -148,43 +146,21 @@ def test_unknown_references(resolver: Resolver) -> None:
         resolver.resolve("nothing")
 
 
-_CONCURRENT = """
-import json, sys
-from registry.config import Settings
-from registry.resolver.resolve import Resolver
-resolver = Resolver(Settings.from_env({"REGISTRY_HOME": sys.argv[1]}))
-resolved = resolver.resolve(sys.argv[2], verify="full")
-print(json.dumps({"digest": resolved.digest, "preset": resolved.preset}))
-"""
-
-
 def test_eight_processes_resolving_at_once_agree(home: Path, tmp_path: Path) -> None:
     source = tmp_path / "shared_preset"
     source.mkdir()
     (source / "config.json").write_text('{"class_name": "GPT2Backbone"}')
     for i in range(5):
         (source / f"file{i}.bin").write_bytes(os.urandom(200_000))
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", _CONCURRENT, str(home), str(source)],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(8)
-    ]
-    outcomes = [process.communicate(timeout=180) for process in processes]
-    assert all(p.returncode == 0 for p in processes), [err for _, err in outcomes]
-    results = {json.dumps(json.loads(out), sort_keys=True) for out, _ in outcomes}
-    assert len(results) == 1
+    results = resolve_at_once(home, str(source))
+    assert len({json.dumps(r, sort_keys=True) for r in results}) == 1
     store = store_module.Store(home / "store")
     assert len(list(store.blobs.glob("*/*"))) == 6  # each blob stored once
     assert list(store.tmp.iterdir()) == []
     assert len(store.digests()) == 1
     resolver = Resolver(Settings.from_env({"REGISTRY_HOME": str(home)}))
     with resolver.catalog.transaction(write=False) as session:
-        detail = preset_detail(session, json.loads(outcomes[0][0])["preset"], viewer=EVERYONE)
+        detail = preset_detail(session, results[0]["preset"], viewer=EVERYONE)
     resolver.catalog.close()
     assert detail is not None and len(detail.revisions) == 1
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +15,7 @@ from registry.catalog.queries import EVERYONE, preset_detail
 from registry.config import Settings
 from registry.errors import ChecksumMismatchError, PresetNotFoundError, SourceError
 from registry.resolver.resolve import Resolver
-from tests.conftest import REPO
+from tests.resolver.processes import resolve_at_once
 from tests.resolver.servers import HubHandler, KaggleHandler, Repo, serve
 
 
@@ -175,30 +173,9 @@ def test_offline_never_calls_the_clients(
     assert os.environ["HF_HUB_OFFLINE"] == "1"
 
 
-_RESOLVE = """
-import json, sys
-from registry.config import Settings
-from registry.resolver.resolve import Resolver
-resolved = Resolver(Settings.from_env({"REGISTRY_HOME": sys.argv[1]})).resolve(sys.argv[2])
-print(json.dumps({"digest": resolved.digest}))
-"""
-
-
 def test_eight_processes_download_each_file_once(hub: dict[str, Repo], tmp_path: Path) -> None:
-    home = tmp_path / "shared_home"
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", _RESOLVE, str(home), "hf://org/tiny-keras"],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(8)
-    ]
-    outcomes = [process.communicate(timeout=180) for process in processes]
-    assert all(p.returncode == 0 for p in processes), [err[-2000:] for _, err in outcomes]
-    assert len({out for out, _ in outcomes}) == 1
+    results = resolve_at_once(tmp_path / "shared_home", "hf://org/tiny-keras")
+    assert len({r["digest"] for r in results}) == 1
     downloads = [r for r in hub["org/tiny-keras"].requests if r.startswith("GET ")]
     assert sorted(downloads) == sorted(f"GET {path}" for path in hub["org/tiny-keras"].files)
 
