@@ -12,8 +12,9 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from registry.architectures import Backbone, GPT2Backbone
+    from registry.client import Registry
 
-__all__ = ["Backbone", "GPT2Backbone", "__version__"]
+__all__ = ["Backbone", "GPT2Backbone", "Registry", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,4 +22,8 @@ def __getattr__(name: str) -> Any:
         from registry import architectures
 
         return getattr(architectures, name)
+    if name == "Registry":
+        from registry.client import Registry
+
+        return Registry
     raise AttributeError(f"module 'registry' has no attribute {name!r}")

@@ -7,11 +7,13 @@ starts quickly.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -19,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from registry import __version__
-from registry.errors import RegistryError
+from registry.errors import PresetFormatError, PresetNotFoundError, RegistryError
 
 app = typer.Typer(
     name="registry",
@@ -164,6 +166,151 @@ def sync(
     stdout.print(
         f"{body['preset']}@{resolved.digest[:12]}: {body['files']} files, "
         f"{body['bytes']:,} bytes, verified, in {body['seconds']} s\n{body['path']}",
+        highlight=False,
+    )
+
+
+def _registry() -> Any:
+    from registry.client import Registry
+
+    return Registry()
+
+
+def _human_size(count: int | None) -> str:
+    if count is None:
+        return "?"
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f}{unit}"
+    return str(count)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Words to find in names, descriptions, tags.")] = "",
+    sort: Annotated[
+        str, typer.Option(help="relevance, name, parameters, downloads, updated.")
+    ] = "relevance",
+    tag: Annotated[str | None, typer.Option(help="Only presets with this tag.")] = None,
+    synced: Annotated[
+        bool | None, typer.Option("--synced/--not-synced", help="Only (not) synced.")
+    ] = None,
+    page: Annotated[int, typer.Option(min=1)] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Search the catalog."""
+    result = _registry().search(query, sort=sort, page=page, tag=tag, synced=synced)
+    if as_json:
+        items = [
+            {
+                **dataclasses.asdict(p),
+                "created_at": str(p.created_at),
+                "updated_at": str(p.updated_at),
+            }
+            for p in result.items
+        ]
+        print(
+            json.dumps(
+                {"total": result.total, "exact": result.total_is_exact, "items": items}, indent=2
+            )
+        )
+        return
+    table = Table(
+        title=f"{result.total}{'' if result.total_is_exact else '+'} presets", title_justify="left"
+    )
+    for column in ("preset", "parameters", "synced", "downloads", "description"):
+        table.add_column(column, overflow="fold")
+    for p in result.items:
+        table.add_row(
+            p.full_name,
+            _human_size(p.parameter_count),
+            "yes" if p.synced else "no",
+            str(p.download_count),
+            p.description,
+        )
+    stdout.print(table)
+
+
+@app.command()
+def info(
+    preset: Annotated[str, typer.Argument(help="Catalog name, e.g. keras/gpt2_base_en.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """A preset's details, revisions and files."""
+    detail = _registry().info(preset)
+    if as_json:
+        print(json.dumps(dataclasses.asdict(detail), indent=2, default=str))
+        return
+    summary = detail.summary
+    size = _human_size(summary.parameter_count)
+    stdout.print(f"[bold]{summary.full_name}[/bold]  {summary.architecture}, {size} parameters")
+    stdout.print(summary.description, highlight=False)
+    stdout.print(
+        f"source: {summary.source or summary.source_kind}   downloads: {summary.download_count}",
+        highlight=False,
+    )
+    if not detail.revisions:
+        stdout.print(f"not synced yet: `registry sync {summary.full_name}`", highlight=False)
+    for revision in detail.revisions:
+        aliases = f" ({', '.join(revision.aliases)})" if revision.aliases else ""
+        stdout.print(
+            f"\nrevision {revision.digest}{aliases}  {revision.created_at:%Y-%m-%d %H:%M}",
+            highlight=False,
+        )
+        for file in revision.files:
+            stdout.print(f"  {file.sha256}  {file.size:>12,}  {file.path}", highlight=False)
+
+
+@app.command()
+def lock(
+    presets: Annotated[list[str], typer.Argument(help="Presets to pin.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The lock file.")] = Path(
+        "presets.lock"
+    ),
+) -> None:
+    """Pin presets to their revisions, with every file's size and sha256."""
+    path = _registry().lock(presets, output)
+    stdout.print(f"wrote {path} ({len(presets)} preset(s))", highlight=False)
+
+
+@app.command()
+def verify(
+    preset: Annotated[str | None, typer.Argument(help="One preset (default: all stored).")] = None,
+    lock_file: Annotated[Path | None, typer.Option("--lock", help="Check a lock file.")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Rehash every file.")] = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Never fetch; missing is an error.")
+    ] = False,
+) -> None:
+    """Check files against recorded digests. Exit 0: all match; 1: a mismatch; 2: missing data."""
+    if offline:
+        os.environ["REGISTRY_OFFLINE"] = "1"
+    registry = _registry()
+    try:
+        report = (
+            registry.verify_lock(lock_file, full=full)
+            if lock_file
+            else registry.verify(preset, full=full)
+        )
+    except (PresetFormatError, PresetNotFoundError) as error:  # usage or missing data
+        stderr.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from error
+    for mismatch in report.mismatches:
+        stderr.print(
+            f"MISMATCH {mismatch.preset} {mismatch.path}: expected {mismatch.expected}, "
+            f"actual {mismatch.actual}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    for problem in report.missing:
+        stderr.print(f"MISSING {problem}", markup=False, highlight=False, soft_wrap=True)
+    if report.mismatches:
+        raise typer.Exit(1)
+    if report.missing:
+        raise typer.Exit(2)
+    stdout.print(
+        f"ok: {report.checked} preset(s) verified{' (full rehash)' if full else ''}",
         highlight=False,
     )
 

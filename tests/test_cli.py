@@ -110,3 +110,31 @@ def test_sync_corrupt_repair_and_gc(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     collected = run("gc", "--grace", "0")
     assert collected.returncode == 0
     assert "removed 0 revision(s)" in collected.stdout
+
+
+def test_lock_and_verify_in_ci(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keras_hub_preset: Path
+) -> None:
+    monkeypatch.setenv("REGISTRY_HOME", str(tmp_path / "home"))
+    synced = run("sync", str(keras_hub_preset), "--json")
+    assert synced.returncode == 0, synced.stderr
+    name = json.loads(synced.stdout)["preset"]
+    lock_file = tmp_path / "presets.lock"
+    assert run("lock", name, "-o", str(lock_file)).returncode == 0
+    assert run("verify", "--lock", str(lock_file)).returncode == 0
+
+    store = tmp_path / "home" / "store"
+    blob = next(p for p in (store / "blobs" / "sha256").glob("*/*") if p.stat().st_size > 100_000)
+    blob.chmod(0o644)
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    blob.write_bytes(bytes(data))
+    failed = run("verify", "--lock", str(lock_file), "--full")
+    assert failed.returncode == 1
+    assert f"MISMATCH {name} model.weights.h5: expected {blob.name}" in failed.stderr
+
+    assert run("sync", "--force", name).returncode == 0
+    assert run("verify", "--lock", str(lock_file), "--full").returncode == 0
+    assert run("verify", "--lock", str(tmp_path / "absent.lock")).returncode == 2
+    listed = json.loads(run("search", "--synced", "--json").stdout)
+    assert name in {f"{item['namespace']}/{item['name']}" for item in listed["items"]}

@@ -21,6 +21,7 @@ from registry.preset.weights_h5 import WEIGHTS_FILE
 
 if TYPE_CHECKING:
     from registry.architectures.backbone import Backbone
+    from registry.resolver.resolve import Resolver
 
 Verify = Literal["fast", "full"] | bool
 # Hashing releases the GIL: a second thread checks files while Keras builds.
@@ -45,7 +46,9 @@ class _Located:
             raise failure
 
 
-def locate(preset: str | os.PathLike[str], *, verify: Verify = "fast") -> _Located:
+def locate(
+    preset: str | os.PathLike[str], *, verify: Verify = "fast", resolver: Resolver | None = None
+) -> _Located:
     """The directory `preset` names: a local directory as it is, anything else
     (a catalog name, `kaggle://`, `hf://`) resolved through the store, its
     verification started on a second thread so that it overlaps the build.
@@ -63,9 +66,10 @@ def locate(preset: str | os.PathLike[str], *, verify: Verify = "fast") -> _Locat
             what = "is a file, not a directory" if handle.path.exists() else "does not exist"
             raise PresetNotFoundError(f"Preset directory {handle.path} {what}.")
         return _Located(handle.path)
-    from registry.resolver.resolve import default_resolver
+    if resolver is None:
+        from registry.resolver.resolve import default_resolver
 
-    resolver = default_resolver()
+        resolver = default_resolver()
     resolved = resolver.resolve(handle, verify=False)
     if not verify:
         return _Located(resolved.path)
@@ -193,6 +197,7 @@ def load_backbone(
     load_weights: bool = True,
     overrides: dict[str, Any] | None = None,
     verify: Verify = "fast",
+    resolver: Resolver | None = None,
 ) -> Backbone:
     """Build the backbone a preset describes, as `cls.from_preset` promises.
 
@@ -200,7 +205,7 @@ def load_backbone(
     while the model is built; the backbone is returned only if every file
     matched, so no unverified bytes ever reach the caller.
     """
-    located = locate(preset, verify=verify)
+    located = locate(preset, verify=verify, resolver=resolver)
     try:
         kind, config = preset_format.detect_kind(located.directory)
         loaders = {

@@ -1,0 +1,238 @@
+"""`Registry`: the one facade for Python users.
+
+```python
+from registry import Registry
+
+registry = Registry()                          # the embedded catalog and store
+backbone = registry.load("gpt2_tiny_demo")     # a verified GPT2Backbone
+registry.search("medium", sort="downloads")
+registry.lock(["gpt2_tiny_demo"], "presets.lock")
+assert registry.verify_lock("presets.lock").ok
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from registry import lockfile
+from registry.catalog.queries import (
+    EVERYONE,
+    PresetDetail,
+    SearchFilters,
+    SearchPage,
+    find_preset,
+    preset_detail,
+    search_presets,
+)
+from registry.catalog.service import record_download
+from registry.config import Settings, sqlite_url
+from registry.errors import ChecksumMismatchError, PresetNotFoundError, RegistryError
+from registry.resolver.handles import CatalogHandle, parse_handle
+from registry.resolver.resolve import Resolved, Resolver, Verify
+
+if TYPE_CHECKING:
+    from registry.architectures.backbone import Backbone
+
+
+class Registry:
+    """A registry of Keras presets: the embedded catalog and store on this machine.
+
+    Args:
+        url: a registry server to use instead of the embedded catalog
+            (`REGISTRY_URL`). Remote mode arrives with the web service; until
+            then passing one raises `RegistryError`.
+        db_url: the catalog database (default `REGISTRY_DB_URL`, else SQLite
+            under `REGISTRY_HOME`).
+        cache_dir: where the catalog and store live (default `REGISTRY_HOME`).
+        token: an API token for a server (`REGISTRY_TOKEN`).
+        offline: never touch the network (`REGISTRY_OFFLINE`).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        db_url: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        token: str | None = None,
+        offline: bool = False,
+    ) -> None:
+        settings = Settings.from_env()
+        if cache_dir is not None:
+            home = Path(cache_dir)
+            settings = dataclasses.replace(
+                settings, home=home, db_url=sqlite_url(home / "catalog.db")
+            )
+        settings = dataclasses.replace(
+            settings,
+            db_url=db_url or settings.db_url,
+            url=url or settings.url,
+            token=token or settings.token,
+            offline=offline or settings.offline,
+        )
+        if settings.url:
+            raise RegistryError(
+                f"Registry(url={settings.url!r}) talks to a registry server, which this "
+                "release does not include yet. Unset REGISTRY_URL to use the embedded catalog."
+            )
+        self.settings = settings
+        self.resolver = Resolver(settings)
+
+    def __repr__(self) -> str:
+        return f"Registry(home={str(self.settings.home)!r}, db={self.settings.db_url!r})"
+
+    def close(self) -> None:
+        self.resolver.catalog.close()
+
+    # === Loading ===
+
+    def load(
+        self,
+        name_or_handle: str,
+        *,
+        revision: str | None = None,
+        load_weights: bool = True,
+        dtype: Any = None,
+        verify: Verify = "fast",
+    ) -> Backbone:
+        """A ready backbone, its files verified against the recorded digests.
+
+        Args:
+            name_or_handle: a catalog name, `kaggle://`, `hf://` or a directory.
+            revision: an alias or a revision digest (prefix) of a catalog preset.
+            load_weights: load the weights (else fresh ones).
+            dtype: override the preset's dtype (e.g. "bfloat16").
+            verify: "fast" (size, mtime, inode since the last full hash), "full"
+                (rehash every file) or False.
+
+        Example:
+            ```python
+            backbone = Registry().load("gpt2_tiny_demo", verify="full")
+            ```
+        """
+        from registry.architectures.backbone import Backbone
+        from registry.preset.loader import load_backbone
+
+        target = f"{name_or_handle}@{revision}" if revision else name_or_handle
+        overrides = {"dtype": dtype} if dtype is not None else {}
+        backbone = load_backbone(
+            target,
+            cls=Backbone,
+            load_weights=load_weights,
+            overrides=overrides,
+            verify=verify,
+            resolver=self.resolver,
+        )
+        self._count_download(target)
+        return backbone
+
+    def _count_download(self, target: str) -> None:
+        handle = parse_handle(target)
+        if isinstance(handle, CatalogHandle):
+            with self.resolver.catalog.transaction() as session:
+                preset = find_preset(session, handle.full_name, viewer=EVERYONE)
+                if preset is not None:
+                    record_download(session, preset)
+
+    def sync(self, name_or_handle: str, *, force: bool = False, full: bool = False) -> Resolved:
+        """Bring a preset into the store (fetching it if needed) and verify it."""
+        return self.resolver.resolve(name_or_handle, force=force, verify="full" if full else "fast")
+
+    # === The catalog ===
+
+    def search(
+        self,
+        query: str = "",
+        *,
+        sort: str = "relevance",
+        page: int = 1,
+        per_page: int = 20,
+        **filters: Any,
+    ) -> SearchPage:
+        """Search the catalog; filters are those of `SearchFilters`."""
+        with self.resolver.catalog.transaction(write=False) as session:
+            return search_presets(
+                session,
+                query,
+                filters=SearchFilters(**filters),
+                sort=sort,
+                page=page,
+                per_page=per_page,
+                viewer=EVERYONE,
+            )
+
+    def info(self, name: str) -> PresetDetail:
+        """A preset with its revisions, aliases and files."""
+        with self.resolver.catalog.transaction(write=False) as session:
+            detail = preset_detail(session, name, viewer=EVERYONE)
+        if detail is None:
+            raise PresetNotFoundError(f"No preset {name} in the catalog. Try `registry search`.")
+        return detail
+
+    # === Checksums ===
+
+    def verify(self, name: str | None = None, *, full: bool = False) -> lockfile.LockReport:
+        """Check stored presets against their recorded digests (all when `name` is None)."""
+        if name is not None:
+            targets = [name]
+        else:
+            with self.resolver.catalog.transaction(write=False) as session:
+                page_items = search_presets(
+                    session, filters=SearchFilters(synced=True), per_page=100, viewer=EVERYONE
+                ).items
+            targets = [
+                p.full_name
+                for p in page_items
+                if p.latest_revision and self.resolver.store.tree_path(p.latest_revision).is_dir()
+            ]
+        mismatches: list[lockfile.LockMismatch] = []
+        for target in targets:
+            try:
+                self.resolver.resolve(target, verify="full" if full else "fast")
+            except ChecksumMismatchError as error:
+                preset, _, file = error.path.partition(": ")
+                mismatches.append(lockfile.LockMismatch(preset, file, error.expected, error.actual))
+        return lockfile.LockReport(checked=len(targets), mismatches=tuple(mismatches))
+
+    def lock(self, names: list[str], path: str | os.PathLike[str] = "presets.lock") -> Path:
+        """Pin presets to their current revisions in a lock file; return its path."""
+        pinned = []
+        for name in names:
+            resolved = self.resolver.resolve(name, verify="fast")
+            pinned.append(
+                lockfile.LockedPreset(resolved.preset, resolved.digest, resolved.manifest.files)
+            )
+        target = Path(path)
+        lockfile.write(target, pinned)
+        return target
+
+    def verify_lock(
+        self, path: str | os.PathLike[str], *, full: bool = False
+    ) -> lockfile.LockReport:
+        """Check that every pinned revision is present (syncing it unless offline)
+        and that every file matches the lock."""
+        locked = lockfile.read(Path(path))
+        mismatches: list[lockfile.LockMismatch] = []
+        missing: list[str] = []
+        for preset in locked:
+            try:
+                resolved = self.resolver.resolve(
+                    f"{preset.name}@{preset.revision}", verify="full" if full else "fast"
+                )
+            except ChecksumMismatchError as error:
+                path_part = error.path.split(": ", 1)[-1]
+                mismatches.append(
+                    lockfile.LockMismatch(preset.name, path_part, error.expected, error.actual)
+                )
+                continue
+            except RegistryError as error:
+                missing.append(f"{preset.name}@{preset.revision[:12]}: {error}")
+                continue
+            mismatches += lockfile.compare(preset, resolved.manifest)
+        return lockfile.LockReport(
+            checked=len(locked), mismatches=tuple(mismatches), missing=tuple(missing)
+        )

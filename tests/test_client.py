@@ -1,0 +1,55 @@
+"""The `Registry` facade in embedded mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from registry import GPT2Backbone, Registry
+from registry.errors import PresetFormatError, PresetNotFoundError, RegistryError
+from registry.lockfile import read
+
+
+@pytest.fixture()
+def registry(tmp_path: Path) -> Registry:
+    return Registry(cache_dir=tmp_path / "home")
+
+
+def test_load_returns_a_verified_backbone_and_counts_it(registry: Registry) -> None:
+    backbone = registry.load("gpt2_tiny_demo", verify="full")
+    assert isinstance(backbone, GPT2Backbone)
+    bf16 = registry.load("keras/gpt2_tiny_demo", revision="latest", dtype="bfloat16")
+    assert bf16.dtype_policy.name == "bfloat16"
+    assert registry.info("gpt2_tiny_demo").summary.download_count == 2
+    token_ids = np.arange(6, dtype="int32")[None]
+    assert np.asarray(
+        backbone({"token_ids": token_ids, "padding_mask": np.ones_like(token_ids)})
+    ).shape == (1, 6, 48)
+
+
+def test_search_and_info(registry: Registry) -> None:
+    page = registry.search("webtext", sort="parameters")
+    assert [p.name for p in page.items][:2] == ["gpt2_extra_large_en", "gpt2_large_en"]
+    assert "Registry(home=" in repr(registry)
+    with pytest.raises(PresetNotFoundError, match="registry search"):
+        registry.info("absent")
+
+
+def test_lock_round_trip(registry: Registry, tmp_path: Path) -> None:
+    path = registry.lock(["gpt2_tiny_demo"], tmp_path / "presets.lock")
+    (locked,) = read(path)
+    assert locked.name == "keras/gpt2_tiny_demo"
+    assert locked.revision == registry.info("gpt2_tiny_demo").summary.latest_revision
+    assert registry.verify_lock(path, full=True).ok
+    assert registry.verify().ok and registry.verify().checked == 1
+    edited = path.read_text().replace("size = ", "size = 1", 1)
+    path.write_text(edited)
+    with pytest.raises(PresetFormatError, match="not the digest of the files"):
+        registry.verify_lock(path)
+
+
+def test_remote_mode_is_not_there_yet(tmp_path: Path) -> None:
+    with pytest.raises(RegistryError, match="registry server"):
+        Registry("http://127.0.0.1:1", cache_dir=tmp_path)
