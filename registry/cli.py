@@ -315,6 +315,41 @@ def verify(
     )
 
 
+@app.command()
+def upload(
+    path: Annotated[Path, typer.Argument(help="The preset directory.")],
+    name: Annotated[str, typer.Argument(help="namespace/name (bare: your user name).")],
+    description: Annotated[str | None, typer.Option(help="What the preset is.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="A tag (repeatable).")] = None,
+    private: Annotated[bool, typer.Option("--private", help="Only you see it.")] = False,
+    alias: Annotated[str, typer.Option(help="The alias to move to it.")] = "latest",
+    message: Annotated[str, typer.Option("--message", "-m", help="What changed.")] = "",
+) -> None:
+    """Publish a preset directory as a new immutable revision."""
+    _import_keras()
+    resolved = _registry().upload(
+        path,
+        name,
+        description=description,
+        tags=tag or (),
+        private=private,
+        alias=alias,
+        message=message,
+    )
+    stdout.print(f"{resolved.preset}@{resolved.digest[:12]} ({alias})", highlight=False)
+
+
+@app.command("alias")
+def alias_command(
+    preset: Annotated[str, typer.Argument(help="namespace/name")],
+    alias: Annotated[str, typer.Argument(help="The alias, e.g. stable.")],
+    revision: Annotated[str, typer.Argument(help="A revision digest (or prefix) or alias.")],
+) -> None:
+    """Point an alias at a revision."""
+    _registry().alias(preset, alias, revision)
+    stdout.print(f"{preset}@{alias} -> {revision}", highlight=False)
+
+
 _UNITS = {"": 1, "B": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 
 

@@ -28,14 +28,28 @@ from registry.catalog.queries import (
     preset_detail,
     search_presets,
 )
-from registry.catalog.service import record_download
+from registry.catalog.service import (
+    PresetSpec,
+    create_revision,
+    move_alias,
+    record_download,
+    upsert_preset,
+)
 from registry.config import Settings, sqlite_url
 from registry.errors import ChecksumMismatchError, PresetNotFoundError, RegistryError
 from registry.resolver.handles import CatalogHandle, parse_handle
-from registry.resolver.resolve import Resolved, Resolver, Verify
+from registry.resolver.resolve import Resolved, Resolver, Verify, pick_revision
 
 if TYPE_CHECKING:
     from registry.architectures.backbone import Backbone
+
+
+def _uploader() -> str:
+    """This machine's user, as a namespace: who uploads in embedded mode."""
+    import getpass
+
+    cleaned = "".join(c if c.isalnum() else "-" for c in getpass.getuser().lower()).strip("-")
+    return cleaned[:64] or "user"
 
 
 class Registry:
@@ -141,6 +155,75 @@ class Registry:
     def sync(self, name_or_handle: str, *, force: bool = False, full: bool = False) -> Resolved:
         """Bring a preset into the store (fetching it if needed) and verify it."""
         return self.resolver.resolve(name_or_handle, force=force, verify="full" if full else "fast")
+
+    # === Publishing ===
+
+    def upload(
+        self,
+        path: str | os.PathLike[str],
+        name: str,
+        *,
+        description: str | None = None,
+        tags: tuple[str, ...] | list[str] = (),
+        private: bool = False,
+        alias: str = "latest",
+        message: str = "",
+    ) -> Resolved:
+        """Publish a preset directory as a new immutable revision of `name`.
+
+        The preset is validated first (an allowed architecture whose config
+        builds and whose weights fit it); identical files give the same
+        revision, stored once. `alias` moves only after everything is recorded.
+
+        Example:
+            ```python
+            Registry().upload("./my_gpt2", "team/my_gpt2", tags=["gpt2"], private=True)
+            ```
+        """
+        from registry.architectures.backbone import Backbone
+        from registry.preset.loader import load_backbone
+
+        source = Path(path).resolve()
+        handle = parse_handle(name if "/" in name else f"{_uploader()}/{name}")
+        if not isinstance(handle, CatalogHandle) or handle.ref is not None:
+            raise RegistryError(f"{name!r} is not a preset name (namespace/name) to upload to.")
+        backbone = load_backbone(source, cls=Backbone, verify=False)  # validates it whole
+        manifest = self.resolver.store.ingest_directory(source)
+        tree = self.resolver.store.publish_tree(manifest)
+        spec = PresetSpec(
+            namespace=handle.namespace,
+            name=handle.name,
+            architecture=type(backbone).__name__,
+            description=description or "",
+            parameter_count=backbone.count_params(),
+            source=None,
+            source_kind="upload",
+            tags=tuple(tags),
+            visibility="private" if private else "public",
+            owner=_uploader(),
+        )
+        with self.resolver.catalog.transaction() as session:
+            preset = upsert_preset(session, spec)
+            revision = create_revision(
+                session, preset, manifest, uploader=_uploader(), message=message
+            )
+            session.flush()
+            move_alias(session, preset, alias, revision)
+        return Resolved(handle.full_name, manifest.revision_id, tree, manifest)
+
+    def alias(self, name: str, alias: str, revision: str) -> None:
+        """Point `alias` of preset `name` at `revision` (a digest or its prefix, or an alias)."""
+        handle = parse_handle(f"{name}@{revision}")
+        if not isinstance(handle, CatalogHandle):
+            raise RegistryError(f"{name!r} is not a catalog preset name.")
+        with self.resolver.catalog.transaction() as session:
+            preset = find_preset(session, handle.full_name, viewer=EVERYONE)
+            if preset is None:
+                raise PresetNotFoundError(f"No preset {handle.full_name} in the catalog.")
+            target = pick_revision(session, preset, handle)
+            if target is None:
+                raise PresetNotFoundError(f"{handle.full_name} has no revision {revision!r}.")
+            move_alias(session, preset, alias, target)
 
     # === The catalog ===
 

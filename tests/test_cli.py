@@ -138,3 +138,17 @@ def test_lock_and_verify_in_ci(
     assert run("verify", "--lock", str(tmp_path / "absent.lock")).returncode == 2
     listed = json.loads(run("search", "--synced", "--json").stdout)
     assert name in {f"{item['namespace']}/{item['name']}" for item in listed["items"]}
+
+
+def test_upload_and_alias(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keras_hub_preset: Path
+) -> None:
+    monkeypatch.setenv("REGISTRY_HOME", str(tmp_path / "home"))
+    uploaded = run("upload", str(keras_hub_preset), "team/tiny", "--tag", "gpt2", "-m", "first")
+    assert uploaded.returncode == 0, uploaded.stderr
+    assert uploaded.stdout.startswith("team/tiny@")
+    digest = uploaded.stdout.split("@")[1].split()[0]
+    assert run("alias", "team/tiny", "stable", digest).returncode == 0
+    info = json.loads(run("info", "team/tiny", "--json").stdout)
+    assert info["revisions"][0]["aliases"] == ["latest", "stable"]
+    assert info["revisions"][0]["message"] == "first"

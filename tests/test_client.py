@@ -53,3 +53,29 @@ def test_lock_round_trip(registry: Registry, tmp_path: Path) -> None:
 def test_remote_mode_is_not_there_yet(tmp_path: Path) -> None:
     with pytest.raises(RegistryError, match="registry server"):
         Registry("http://127.0.0.1:1", cache_dir=tmp_path)
+
+
+def test_upload_records_an_immutable_revision(registry: Registry, keras_hub_preset: Path) -> None:
+    first = registry.upload(
+        keras_hub_preset, "team/tiny", description="A tiny GPT-2.", tags=["gpt2"], private=True
+    )
+    again = registry.upload(keras_hub_preset, "team/tiny")  # same files: same revision
+    assert again.digest == first.digest
+    detail = registry.info("team/tiny")
+    assert detail.summary.source_kind == "upload" and detail.summary.parameter_count == 28256
+    assert [r.digest for r in detail.revisions] == [first.digest]
+    assert isinstance(registry.load("team/tiny"), GPT2Backbone)
+    registry.alias("team/tiny", "stable", first.digest[:10])
+    assert "stable" in registry.info("team/tiny").revisions[0].aliases
+
+
+def test_a_broken_preset_is_refused_before_anything_is_stored(
+    registry: Registry, keras_hub_preset: Path
+) -> None:
+    weights = keras_hub_preset / "model.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(PresetFormatError, match="cannot be read as HDF5"):
+        registry.upload(keras_hub_preset, "team/broken")
+    assert list(registry.resolver.store.blobs.glob("*/*")) == []
+    with pytest.raises(PresetNotFoundError):
+        registry.info("team/broken")

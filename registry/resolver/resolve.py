@@ -169,7 +169,7 @@ class Resolver:
                     f"({self.settings.db_url}). Search with `registry search`, or name "
                     "a kaggle://, hf:// or local handle."
                 )
-            revision = _pick_revision(session, preset, handle)
+            revision = pick_revision(session, preset, handle)
             source, source_kind = preset.source, preset.source_kind
             digest = revision.digest if revision is not None else None
             files = None
@@ -285,7 +285,7 @@ class Resolver:
                 preset = session.scalars(select(Preset).where(Preset.source == str(handle))).first()
             if preset is None:
                 return None
-            revision = _pick_revision(session, preset, CatalogHandle(preset.namespace, preset.name))
+            revision = pick_revision(session, preset, CatalogHandle(preset.namespace, preset.name))
             if revision is None or not self.store.tree_path(revision.digest).is_dir():
                 return None
             manifest = Manifest(tuple(FileEntry(f.path, f.size, f.sha256) for f in revision.files))
@@ -374,7 +374,7 @@ def _preset_for_source(
     return upsert_preset(session, spec)
 
 
-def _pick_revision(session: Session, preset: Preset, handle: CatalogHandle) -> Revision | None:
+def pick_revision(session: Session, preset: Preset, handle: CatalogHandle) -> Revision | None:
     """The revision `handle.ref` names: an alias, a digest or its prefix; `latest` if none."""
     ref = handle.ref or "latest"
     alias = session.scalar(select(Alias).where(Alias.preset_id == preset.id, Alias.name == ref))
