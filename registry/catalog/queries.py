@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 from registry.catalog.models import Alias, Preset, PresetTag, PresetWord, Revision
 from registry.catalog.search import apply_text_search, name_rank, words
 from registry.config import DEFAULT_NAMESPACE
+from registry.preset.manifest import FileEntry, Manifest
 
 SortKey = Literal["relevance", "name", "parameters", "downloads", "updated"]
 SORT_KEYS: tuple[str, ...] = ("relevance", "name", "parameters", "downloads", "updated")
@@ -97,20 +98,13 @@ class SearchPage:
 
 
 @dataclass(frozen=True)
-class FileInfo:
-    path: str
-    size: int
-    sha256: str
-
-
-@dataclass(frozen=True)
 class RevisionInfo:
     digest: str
     created_at: dt.datetime
     uploader: str | None
     message: str
     aliases: tuple[str, ...]
-    files: tuple[FileInfo, ...] = field(default=())
+    files: tuple[FileEntry, ...] = field(default=())
 
 
 @dataclass(frozen=True)
@@ -119,6 +113,11 @@ class PresetDetail:
 
     summary: PresetSummary
     revisions: tuple[RevisionInfo, ...]
+
+
+def revision_manifest(revision: Revision) -> Manifest:
+    """The manifest the catalog recorded for a revision."""
+    return Manifest(tuple(FileEntry(f.path, f.size, f.sha256) for f in revision.files))
 
 
 def _visible_to(viewer: Viewer) -> ColumnElement[bool]:
@@ -287,7 +286,7 @@ def preset_detail(
             uploader=r.uploader,
             message=r.message,
             aliases=tuple(sorted(aliases.get(r.id, []))),
-            files=tuple(FileInfo(f.path, f.size, f.sha256) for f in r.files),
+            files=revision_manifest(r).files,
         )
         for r in sorted(preset.revisions, key=lambda r: (r.created_at, r.id), reverse=True)
     )

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from registry.catalog.database import Catalog
 from registry.catalog.models import Alias, Preset, Revision
-from registry.catalog.queries import EVERYONE, find_preset
+from registry.catalog.queries import EVERYONE, find_preset, revision_manifest
 from registry.catalog.service import PresetSpec, create_revision, move_alias, upsert_preset
 from registry.config import Settings
 from registry.errors import (
@@ -33,7 +33,7 @@ from registry.errors import (
     SourceError,
 )
 from registry.preset.demo import DEMO_PRESET, demo_preset_dir
-from registry.preset.manifest import FileEntry, Manifest
+from registry.preset.manifest import Manifest
 from registry.resolver.handles import (
     CatalogHandle,
     Handle,
@@ -174,7 +174,7 @@ class Resolver:
             digest = revision.digest if revision is not None else None
             files = None
             if revision is not None:
-                files = Manifest(tuple(FileEntry(f.path, f.size, f.sha256) for f in revision.files))
+                files = revision_manifest(revision)
         if digest is not None and files is not None and not force:
             tree = self.store.tree_path(digest)
             if tree.is_dir():
@@ -288,7 +288,7 @@ class Resolver:
             revision = pick_revision(session, preset, CatalogHandle(preset.namespace, preset.name))
             if revision is None or not self.store.tree_path(revision.digest).is_dir():
                 return None
-            manifest = Manifest(tuple(FileEntry(f.path, f.size, f.sha256) for f in revision.files))
+            manifest = revision_manifest(revision)
             name = f"{preset.namespace}/{preset.name}"
         return Resolved(
             name, manifest.revision_id, self.store.tree_path(manifest.revision_id), manifest

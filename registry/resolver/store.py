@@ -356,6 +356,7 @@ class Store:
         tree = self.tree_path(digest)
         cached = {} if full else self._cached_state(digest)
         mismatches = []
+        rehashed = False
         for entry in manifest.files:
             path = tree / entry.path
             try:
@@ -366,12 +367,16 @@ class Store:
             current = [info.st_size, info.st_mtime_ns, info.st_ino]
             if info.st_size == entry.size and cached.get(entry.path) == current:
                 continue
+            rehashed = True
             actual = sha256_file(path) if info.st_size == entry.size else f"size {info.st_size}"
             if not hmac.compare_digest(actual, entry.sha256):
                 mismatches.append(Mismatch(entry.path, entry.sha256, actual))
         result = VerificationResult(checked=len(manifest.files), mismatches=tuple(mismatches))
-        if result.ok:
+        if result.ok and rehashed:
             self._record_state(digest, manifest)
+        elif result.ok:  # nothing changed: mark the use (eviction is by last use)
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(self.state / f"{digest}.json")
         return result
 
     def quarantine(self, sha256: str) -> None:
