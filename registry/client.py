@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,11 +30,9 @@ from registry.catalog.queries import (
     search_presets,
 )
 from registry.catalog.service import (
-    PresetSpec,
-    create_revision,
+    delete_preset,
     move_alias,
     record_download,
-    upsert_preset,
 )
 from registry.config import Settings, sqlite_url
 from registry.errors import ChecksumMismatchError, PresetNotFoundError, RegistryError
@@ -165,11 +164,12 @@ class Registry:
         *,
         description: str | None = None,
         tags: tuple[str, ...] | list[str] = (),
-        private: bool = False,
+        private: bool | None = None,
         alias: str = "latest",
         message: str = "",
     ) -> Resolved:
-        """Publish a preset directory as a new immutable revision of `name`.
+        """Publish a preset directory (or a .tar/.tar.gz/.zip of one) as a new
+        immutable revision of `name`.
 
         The preset is validated first (an allowed architecture whose config
         builds and whose weights fit it); identical files give the same
@@ -180,36 +180,39 @@ class Registry:
             Registry().upload("./my_gpt2", "team/my_gpt2", tags=["gpt2"], private=True)
             ```
         """
-        from registry.architectures.backbone import Backbone
-        from registry.preset.loader import load_backbone
+        from registry.resolver.publish import UploadRequest, new_staging, publish, stage_path
 
-        source = Path(path).resolve()
         handle = parse_handle(name if "/" in name else f"{_uploader()}/{name}")
         if not isinstance(handle, CatalogHandle) or handle.ref is not None:
             raise RegistryError(f"{name!r} is not a preset name (namespace/name) to upload to.")
-        backbone = load_backbone(source, cls=Backbone, verify=False)  # validates it whole
-        manifest = self.resolver.store.ingest_directory(source)
-        tree = self.resolver.store.publish_tree(manifest)
-        spec = PresetSpec(
-            namespace=handle.namespace,
-            name=handle.name,
-            architecture=type(backbone).__name__,
-            description=description or "",
-            parameter_count=backbone.count_params(),
-            source=None,
-            source_kind="upload",
-            tags=tuple(tags),
-            visibility="private" if private else "public",
+        request = UploadRequest(
+            handle=handle,
             owner=_uploader(),
+            description=description,
+            tags=tuple(tags),
+            private=private,
+            alias=alias,
+            message=message,
         )
+        staging = new_staging(self.resolver)
+        try:
+            stage_path(staging, Path(path).resolve())
+        except BaseException:
+            shutil.rmtree(staging.directory, ignore_errors=True)
+            raise
+        # The embedded catalog's user owns every preset on this machine.
+        return publish(self.resolver, staging, request, authorize=lambda preset: None).resolved
+
+    def delete(self, name: str) -> None:
+        """Remove a preset, its revisions and aliases from the catalog.
+
+        Its blobs stay until `registry gc` finds nothing else refers to them.
+        """
         with self.resolver.catalog.transaction() as session:
-            preset = upsert_preset(session, spec)
-            revision = create_revision(
-                session, preset, manifest, uploader=_uploader(), message=message
-            )
-            session.flush()
-            move_alias(session, preset, alias, revision)
-        return Resolved(handle.full_name, manifest.revision_id, tree, manifest)
+            preset = find_preset(session, name, viewer=EVERYONE)
+            if preset is None:
+                raise PresetNotFoundError(f"No preset {name} in the catalog.")
+            delete_preset(session, preset)
 
     def alias(self, name: str, alias: str, revision: str) -> None:
         """Point `alias` of preset `name` at `revision` (a digest or its prefix, or an alias)."""

@@ -103,3 +103,11 @@ class OfflineError(RegistryError, ConnectionError):
 
 class SourceError(RegistryError, ConnectionError):
     """A source (Kaggle, Hugging Face, another registry) failed to deliver a preset."""
+
+
+class PermissionDeniedError(RegistryError, PermissionError):
+    """The caller may not do this: no token, a read-only token, or not the owner."""
+
+
+class AuthenticationError(RegistryError, PermissionError):
+    """A token was given but is unknown or revoked."""

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import keras
 
 from registry.architectures.presets import BuiltinPreset
+from registry.architectures.specs import ArchitectureSpec
 
 
 class _ClassProperty:
@@ -54,6 +55,8 @@ class Backbone(keras.Model):
     # `save_to_preset` writes the first of each (keras-hub's own).
     config_modules: ClassVar[tuple[str, ...]] = ()
     registered_names: ClassVar[tuple[str, ...]] = ()
+    # Its weights' shapes from its arguments alone (for validating uploads).
+    spec: ClassVar[ArchitectureSpec | None] = None
 
     def __init__(self, *args: Any, dtype: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

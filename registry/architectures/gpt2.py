@@ -9,15 +9,10 @@ import keras
 from registry.architectures.backbone import Backbone
 from registry.architectures.initializers import random_normal
 from registry.architectures.presets import GPT2_PRESETS, BuiltinPreset
+from registry.architectures.specs import GPT2, ArchitectureSpec, check_gpt2_arguments
 from registry.architectures.transformer import PositionEmbedding, TransformerDecoder
 
 LAYER_NORM_EPSILON = 1e-5
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return value
 
 
 class GPT2Backbone(Backbone):
@@ -59,16 +54,9 @@ class GPT2Backbone(Backbone):
     """
 
     builtin_presets: ClassVar[dict[str, BuiltinPreset]] = GPT2_PRESETS
-    config_modules: ClassVar[tuple[str, ...]] = (
-        "keras_hub.src.models.gpt2.gpt2_backbone",
-        "keras_nlp.src.models.gpt2.gpt2_backbone",
-        "registry.architectures.gpt2",
-    )
-    registered_names: ClassVar[tuple[str, ...]] = (
-        "keras_hub>GPT2Backbone",
-        "keras_nlp>GPT2Backbone",
-        "registry>GPT2Backbone",
-    )
+    spec: ClassVar[ArchitectureSpec] = GPT2
+    config_modules: ClassVar[tuple[str, ...]] = GPT2.config_modules
+    registered_names: ClassVar[tuple[str, ...]] = GPT2.registered_names
 
     def __init__(
         self,
@@ -82,22 +70,17 @@ class GPT2Backbone(Backbone):
         dtype: Any = None,
         **kwargs: Any,
     ) -> None:
-        for name, value in (
-            ("vocabulary_size", vocabulary_size),
-            ("num_layers", num_layers),
-            ("num_heads", num_heads),
-            ("hidden_dim", hidden_dim),
-            ("intermediate_dim", intermediate_dim),
-            ("max_sequence_length", max_sequence_length),
-        ):
-            _positive_int(name, value)
-        if hidden_dim % num_heads != 0:
-            raise ValueError(
-                "`hidden_dim` must be divisible by `num_heads`. "
-                f"Received: hidden_dim={hidden_dim}, num_heads={num_heads}"
-            )
-        if isinstance(dropout, bool) or not 0.0 <= dropout < 1.0:
-            raise ValueError(f"`dropout` must be a float in [0, 1). Received: dropout={dropout!r}")
+        check_gpt2_arguments(
+            {
+                "vocabulary_size": vocabulary_size,
+                "num_layers": num_layers,
+                "num_heads": num_heads,
+                "hidden_dim": hidden_dim,
+                "intermediate_dim": intermediate_dim,
+                "dropout": dropout,
+                "max_sequence_length": max_sequence_length,
+            }
+        )
 
         # === Layers ===
         self.token_embedding = keras.layers.ReversibleEmbedding(

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -272,6 +272,13 @@ def move_alias(session: Session, preset: Preset, name: str, revision: Revision) 
         )
     )
     session.expire(preset, ["aliases"])
+
+
+def delete_preset(session: Session, preset: Preset) -> None:
+    """Delete a preset with its tags, revisions, files and aliases (one statement:
+    the database cascades)."""
+    session.execute(delete(Preset).where(Preset.id == preset.id))
+    session.expunge(preset)
 
 
 def record_download(session: Session, preset: Preset) -> None:

@@ -73,6 +73,11 @@ class Checkpoint:
             yield read
 
 
+def is_ignored_tensor(key: str) -> bool:
+    """Tensors of a checkpoint that GPT2Backbone has no weight for (buffers, tied head)."""
+    return bool(_IGNORED.match(key))
+
+
 def _weight_files(directory: Path) -> list[Path]:
     index = directory / SAFETENSORS_INDEX_FILE
     if (directory / SAFETENSORS_FILE).is_file():

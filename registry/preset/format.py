@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from registry.architectures.specs import SPECS, ArchitectureSpec
 from registry.errors import PresetFileMissingError, PresetFormatError, UnsafePresetError
 
 if TYPE_CHECKING:
@@ -92,15 +93,9 @@ def detect_kind(directory: Path) -> tuple[PresetKind, dict[str, Any]]:
     )
 
 
-def _allowed_classes() -> dict[str, type[Backbone]]:
-    from registry.architectures import ARCHITECTURES
-
-    return ARCHITECTURES
-
-
 def _refuse_class(path: Path, config: dict[str, Any]) -> UnsafePresetError:
     allowed = ", ".join(
-        f"{name} ({' or '.join(cls.registered_names)})" for name, cls in _allowed_classes().items()
+        f"{name} ({' or '.join(spec.registered_names)})" for name, spec in SPECS.items()
     )
     return UnsafePresetError(
         path,
@@ -111,8 +106,8 @@ def _refuse_class(path: Path, config: dict[str, Any]) -> UnsafePresetError:
     )
 
 
-def resolve_architecture(path: Path, config: dict[str, Any]) -> type[Backbone]:
-    """The allow-listed class a Keras `config.json` names.
+def architecture_spec(path: Path, config: dict[str, Any]) -> ArchitectureSpec:
+    """The allow-listed architecture a Keras `config.json` names (no Keras import).
 
     Raises:
         UnsafePresetError: the class, registered name or module is not one of
@@ -121,14 +116,23 @@ def resolve_architecture(path: Path, config: dict[str, Any]) -> type[Backbone]:
     registered = config.get("registered_name")
     class_name = config.get("class_name")
     module = config.get("module")
-    for name, cls in _allowed_classes().items():
-        names_it = registered in cls.registered_names or (registered is None and class_name == name)
+    for name, spec in SPECS.items():
+        names_it = registered in spec.registered_names or (
+            registered is None and class_name == name
+        )
         if not names_it:
             continue
-        if class_name != name or (module is not None and module not in cls.config_modules):
+        if class_name != name or (module is not None and module not in spec.config_modules):
             raise _refuse_class(path, config)
-        return cls
+        return spec
     raise _refuse_class(path, config)
+
+
+def resolve_architecture(path: Path, config: dict[str, Any]) -> type[Backbone]:
+    """The allow-listed class a Keras `config.json` names (see `architecture_spec`)."""
+    from registry.architectures import ARCHITECTURES
+
+    return ARCHITECTURES[architecture_spec(path, config).class_name]
 
 
 def _dtype_argument(path: Path, dtype: Any) -> Any:

@@ -24,10 +24,10 @@ import h5py
 import keras
 import numpy as np
 
-from registry.errors import PresetFormatError, WeightsMismatchError
+from registry.errors import PresetFormatError
+from registry.preset.validate import check_dataset_metadata, check_names, dataset_names
 
 WEIGHTS_FILE = "model.weights.h5"
-_FLOAT_KINDS = frozenset("f")
 
 
 @dataclass(frozen=True)
@@ -90,36 +90,6 @@ def write_weights(model: Any, path: str | os.PathLike[str]) -> None:
                     dataset.attrs["dtype"] = "bfloat16"
 
 
-def _dataset_paths(file: h5py.File) -> set[str]:
-    found: set[str] = set()
-
-    def visit(name: str, obj: Any) -> None:
-        if isinstance(obj, h5py.Dataset):
-            found.add(name)
-
-    file.visititems(visit)
-    return found
-
-
-def _check_dataset(file_path: Path, name: str, dataset: h5py.Dataset, variable: Any) -> None:
-    expected = tuple(variable.shape)
-    if tuple(dataset.shape) != expected:
-        raise WeightsMismatchError(
-            file_path,
-            f"dataset `{name}` has shape {tuple(dataset.shape)}, but the config "
-            f"implies {expected} for `{variable.path}`.",
-            "The weights were saved for a different config; use the config.json "
-            "that was saved with them.",
-        )
-    is_bfloat16 = dataset.attrs.get("dtype") == "bfloat16" and dataset.dtype.itemsize == 2
-    if dataset.dtype.kind not in _FLOAT_KINDS and not is_bfloat16:
-        raise WeightsMismatchError(
-            file_path,
-            f"dataset `{name}` holds {dataset.dtype}, not floating-point numbers.",
-            "Re-save the preset with `save_to_preset()`.",
-        )
-
-
 def _read_dataset(dataset: h5py.Dataset) -> np.ndarray:
     value = dataset[()]
     if dataset.attrs.get("dtype") == "bfloat16":
@@ -152,25 +122,6 @@ def _assign(variable: Any, dataset: h5py.Dataset) -> None:
         target[start : start + rows].assign(block)
 
 
-def _check_names(file_path: Path, expected: set[str], present: set[str]) -> None:
-    missing = sorted(expected - present)
-    unknown = sorted(present - expected)
-    if missing:
-        raise WeightsMismatchError(
-            file_path,
-            f"{len(missing)} weight(s) the config needs are missing, first `{missing[0]}`.",
-            "The file is incomplete or was saved for another architecture; "
-            "re-save the preset with `save_to_preset()`.",
-        )
-    if unknown:
-        raise WeightsMismatchError(
-            file_path,
-            f"{len(unknown)} dataset(s) match no weight of the model, first `{unknown[0]}`.",
-            "The file was saved for a different config or architecture; use the "
-            "config.json that was saved with it.",
-        )
-
-
 def read_weights(model: Any, path: str | os.PathLike[str]) -> None:
     """Fill `model`'s variables from a `model.weights.h5` file.
 
@@ -185,10 +136,12 @@ def read_weights(model: Any, path: str | os.PathLike[str]) -> None:
     }
     try:
         with h5py.File(file_path, "r") as file:
-            _check_names(file_path, set(targets), _dataset_paths(file))
+            check_names(file_path, set(targets), dataset_names(file), "dataset(s)")
             for name, variable in targets.items():
                 dataset = file[name]
-                _check_dataset(file_path, name, dataset, variable)
+                check_dataset_metadata(
+                    file_path, name, dataset, tuple(variable.shape), variable.path
+                )
                 _assign(variable, dataset)
     except OSError as error:
         raise PresetFormatError(

@@ -150,9 +150,10 @@ class Store:
         """An inter-process lock of this store (a file under `locks/`)."""
         return FileLock(str(self.locks / f"{name}.lock"), timeout=LOCK_TIMEOUT_S)
 
-    def staging_dir(self) -> Path:
-        """A fresh directory under `tmp/` for a download; the caller removes it."""
-        path = self._staging("fetch")
+    def staging_dir(self, kind: str = "fetch") -> Path:
+        """A fresh directory under `tmp/` for a download or an upload; the caller
+        removes it."""
+        path = self._staging(kind)
         path.mkdir(parents=True)
         return path
 
@@ -172,6 +173,10 @@ class Store:
             target.parent.mkdir(parents=True, exist_ok=True)
             staged.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
             os.replace(staged, target)
+
+    def settle_staged(self, staged: Path, sha256: str) -> None:
+        """Move a file already hashed while it landed under `tmp/` into the blobs."""
+        self._settle_blob(staged, sha256)
 
     def add_stream(self, chunks: Iterable[bytes]) -> tuple[str, int]:
         """Store bytes from an iterator, hashing as they land; return (sha256, size)."""

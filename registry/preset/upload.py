@@ -1,0 +1,245 @@
+"""Receiving an upload: loose files or one archive, into a staging directory.
+
+Every file is hashed while it lands and counted against the upload's `Limits`
+chunk by chunk, so an oversize upload stops at the limit rather than after it.
+Names are checked before anything is written (`safe_relative_path`,
+`check_file_name`); archives may hold only regular files and directories.
+
+```python
+staging = Staging(directory, Limits.from_env())
+with staging.open("config.json") as file:
+    file.write(b"{...}")
+staging.unpack(Path("preset.tar.gz"))        # or: an archive
+entries = staging.entries                     # path -> FileEntry, hashed
+```
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+from typing import IO, TypeVar
+
+from registry.errors import PresetFormatError, UnsafePresetError
+from registry.preset.manifest import FileEntry
+from registry.preset.validate import (
+    Limits,
+    UploadBudget,
+    check_file_name,
+    safe_relative_path,
+)
+
+CHUNK = 1 << 20
+_Member = TypeVar("_Member")
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
+
+
+class StagedFile:
+    """One file being written into the staging area, hashed as it goes."""
+
+    def __init__(self, staging: Staging, relative: PurePosixPath) -> None:
+        self.staging = staging
+        self.relative = relative
+        self.path = staging.directory / relative
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[bytes] = open(self.path, "xb")  # noqa: SIM115 (closed in close())
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        self.staging.budget.admit(str(self.relative), self.size, len(chunk))
+        self._digest.update(chunk)
+        self._file.write(chunk)
+
+    def close(self) -> FileEntry:
+        self._file.close()
+        entry = FileEntry(self.relative.as_posix(), self.size, self._digest.hexdigest())
+        self.staging.entries[entry.path] = entry
+        return entry
+
+    def abort(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> StagedFile:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if error is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class Staging:
+    """A directory receiving one upload's files (the caller owns and removes it)."""
+
+    def __init__(self, directory: Path, limits: Limits) -> None:
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.limits = limits
+        self.budget = UploadBudget(limits)
+        self.entries: dict[str, FileEntry] = {}
+
+    def open(self, name: str) -> StagedFile:
+        """Start writing the upload's file `name` (a relative path)."""
+        relative = safe_relative_path(name)
+        check_file_name(relative)
+        if relative.as_posix() in self.entries or (self.directory / relative).exists():
+            raise UnsafePresetError(
+                str(relative), "appears twice in the upload.", "Send each file once."
+            )
+        for parent in relative.parents:
+            if parent.as_posix() in self.entries:
+                raise UnsafePresetError(
+                    str(relative), f"lies under the file {parent}.", "Fix the file names."
+                )
+        self.budget.start_file(str(relative))
+        return StagedFile(self, relative)
+
+    def strip_common_directory(self) -> None:
+        """`preset/config.json`, `preset/...` -> `config.json`, ...: a directory
+        uploaded (or archived) with its own name in front, as browsers and
+        `tar czf x.tgz preset/` send it."""
+        paths = [PurePosixPath(p) for p in self.entries]
+        tops = {p.parts[0] for p in paths}
+        if len(tops) != 1 or any(len(p.parts) == 1 for p in paths):
+            return
+        (top,) = tops
+        holder = self.directory / top
+        moved = self.directory.with_name(self.directory.name + ".strip")
+        os.replace(holder, moved)
+        for child in moved.iterdir():
+            os.replace(child, self.directory / child.name)
+        moved.rmdir()
+        self.entries = {
+            str(PurePosixPath(*PurePosixPath(p).parts[1:])): FileEntry(
+                str(PurePosixPath(*PurePosixPath(p).parts[1:])), e.size, e.sha256
+            )
+            for p, e in self.entries.items()
+        }
+
+    # === Archives ===
+
+    def unpack(self, archive: Path, *, name: str | None = None) -> None:
+        """Extract a .tar, .tar.gz or .zip into the staging area, member by member.
+
+        Raises:
+            UnsafePresetError: a link, device or escaping member; too many
+                members; expansion past the size limits or `max_ratio`.
+            PresetFormatError: not an archive of a supported kind.
+        """
+        label = name or archive.name
+        ceiling = max(archive.stat().st_size, CHUNK) * self.limits.max_ratio
+        if zipfile.is_zipfile(archive):
+            self._unpack_zip(archive, label, ceiling)
+        elif _is_tar(archive):
+            self._unpack_tar(archive, label, ceiling)
+        else:
+            raise PresetFormatError(
+                label,
+                "is not a .tar, .tar.gz or .zip archive.",
+                "Upload the preset's files, or one archive of its directory.",
+            )
+        self.strip_common_directory()
+
+    def _copy_member(self, member: str, source: IO[bytes], label: str, ceiling: int) -> None:
+        with self.open(member) as target:
+            while chunk := source.read(CHUNK):
+                target.write(chunk)
+                if self.budget.total > ceiling:
+                    raise UnsafePresetError(
+                        label,
+                        f"expands past {self.limits.max_ratio} times its own size "
+                        "(a compression bomb?).",
+                        "Upload the files uncompressed, or raise REGISTRY_MAX_ARCHIVE_RATIO.",
+                    )
+
+    def _unpack_zip(self, archive: Path, label: str, ceiling: int) -> None:
+        try:
+            self._unpack_zip_members(archive, label, ceiling)
+        except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+            raise PresetFormatError(
+                label,
+                f"is a damaged archive ({error}).",
+                "Create the archive again (`cd DIR && zip -r ../preset.zip .`).",
+            ) from error
+
+    def _unpack_zip_members(self, archive: Path, label: str, ceiling: int) -> None:
+        with zipfile.ZipFile(archive) as bundle:
+            for info in _bounded(bundle.infolist(), self.limits, label):
+                mode = (info.external_attr >> 16) & 0o170000
+                if mode and mode not in (0o100000, 0o040000):  # only files and directories
+                    raise _not_a_file(label, info.filename)
+                if info.is_dir():
+                    safe_relative_path(info.filename)
+                    continue
+                if info.file_size > self.limits.max_file_bytes:
+                    raise UnsafePresetError(
+                        f"{label}: {info.filename}",
+                        f"declares {info.file_size} bytes, over the "
+                        f"{self.limits.max_file_bytes}-byte limit per file.",
+                        "Raise REGISTRY_MAX_FILE_BYTES on the server to accept larger weights.",
+                    )
+                with bundle.open(info) as source:
+                    self._copy_member(info.filename, source, label, ceiling)
+
+    def _unpack_tar(self, archive: Path, label: str, ceiling: int) -> None:
+        try:
+            with tarfile.open(archive, mode="r:*") as bundle:
+                for member in _bounded(bundle, self.limits, label):
+                    if member.isdir():
+                        safe_relative_path(member.name)
+                        continue
+                    if not member.isreg():
+                        raise _not_a_file(label, member.name)
+                    source = bundle.extractfile(member)
+                    assert source is not None  # a regular file always has data
+                    self._copy_member(member.name, source, label, ceiling)
+        except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
+            raise PresetFormatError(
+                label,
+                f"is a damaged archive ({error}).",
+                "Create the archive again (`tar czf preset.tar.gz -C DIR .`).",
+            ) from error
+
+
+def _is_tar(path: Path) -> bool:
+    try:
+        return tarfile.is_tarfile(path)
+    except OSError:
+        return False
+
+
+def _bounded(members: Iterable[_Member], limits: Limits, label: str) -> Iterator[_Member]:
+    """Stop reading an archive's index once it lists more members than a preset has."""
+    most = 2 * limits.max_files + 64  # files, and the directories holding them
+    for count, member in enumerate(members, 1):
+        if count > most:
+            raise UnsafePresetError(
+                label,
+                f"has more than {most} members; an upload holds at most {limits.max_files} files.",
+                "Archive only the preset directory.",
+            )
+        yield member
+
+
+def _not_a_file(label: str, member: str) -> UnsafePresetError:
+    return UnsafePresetError(
+        f"{label}: {member}",
+        "is a link, device or other special file; archives may hold only regular "
+        "files and directories.",
+        "Archive the files themselves (`tar --dereference`), not links to them.",
+    )

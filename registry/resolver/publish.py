@@ -1,0 +1,169 @@
+"""Publishing an upload: validate the staged files, store them, record a revision.
+
+The same path serves `Registry.upload` (a directory or an archive on this
+machine) and the server's upload route (files streamed into the staging area).
+Order matters for "a refused upload leaves nothing behind": the staged files
+are validated first; only then do they move into the blob store (by rename:
+their bytes were hashed as they landed); the catalog rows follow in one
+transaction; `latest` (or the chosen alias) moves last.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from registry.catalog.models import Preset, Revision
+from registry.catalog.queries import EVERYONE, find_preset
+from registry.catalog.service import PresetSpec, create_revision, move_alias, upsert_preset
+from registry.errors import ChecksumMismatchError, PermissionDeniedError, UnsafePresetError
+from registry.preset.manifest import MANIFEST_FILE, Manifest, read_manifest
+from registry.preset.upload import CHUNK, Staging
+from registry.preset.validate import Limits, PresetFacts, inspect_preset
+from registry.resolver.handles import CatalogHandle
+from registry.resolver.resolve import Resolved, Resolver
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    """Who uploads what, and the catalog fields the uploader chose."""
+
+    handle: CatalogHandle
+    owner: str
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    private: bool | None = None  # None: public when new, unchanged otherwise
+    alias: str = "latest"
+    message: str = ""
+    license: str | None = None
+
+
+@dataclass(frozen=True)
+class Published:
+    """The revision an upload became; `created` is False for known content."""
+
+    resolved: Resolved
+    created: bool
+    parameter_count: int
+    architecture: str
+
+
+def new_staging(resolver: Resolver, limits: Limits | None = None) -> Staging:
+    """A fresh staging area inside the store (same filesystem: files move by rename)."""
+    directory = resolver.store.staging_dir("upload")
+    return Staging(directory, limits or Limits.from_env())
+
+
+def stage_path(staging: Staging, source: Path) -> None:
+    """Copy a local directory or archive into `staging`, hashing as it goes."""
+    if source.is_dir():
+        for path in sorted(source.rglob("*")):
+            if path.is_symlink():
+                raise UnsafePresetError(
+                    path, "is a symbolic link; presets are plain files.", "Copy the file itself."
+                )
+            if path.is_file():
+                with (
+                    staging.open(path.relative_to(source).as_posix()) as target,
+                    open(path, "rb") as reader,
+                ):
+                    while chunk := reader.read(CHUNK):
+                        target.write(chunk)
+        return
+    if source.is_file():
+        staging.unpack(source)
+        return
+    raise FileNotFoundError(f"{source} is neither a preset directory nor an archive.")
+
+
+def _staged_manifest(staging: Staging) -> Manifest:
+    entries = tuple(sorted(e for p, e in staging.entries.items() if p != MANIFEST_FILE))
+    manifest = Manifest(entries)
+    if MANIFEST_FILE in staging.entries:  # written by save_to_preset: it must agree
+        stated = read_manifest(staging.directory)
+        if stated.revision_id != manifest.revision_id:
+            raise ChecksumMismatchError(
+                f"{MANIFEST_FILE} of the upload",
+                stated.revision_id,
+                manifest.revision_id,
+                fix="The files changed after the manifest was written (or in transit); "
+                "save the preset again, or delete manifest.json.",
+            )
+    return manifest
+
+
+def _check_owner(preset: Preset | None, request: UploadRequest) -> None:
+    if preset is not None and preset.owner not in (None, request.owner):
+        raise PermissionDeniedError(
+            f"{request.handle.full_name} belongs to {preset.owner}; {request.owner} may not "
+            "upload revisions to it. Upload under your own namespace."
+        )
+
+
+def publish(
+    resolver: Resolver,
+    staging: Staging,
+    request: UploadRequest,
+    *,
+    authorize: Callable[[Preset | None], None] | None = None,
+) -> Published:
+    """Validate the staged preset and record it as a revision of `request.handle`.
+
+    The staging directory is consumed (its files move into the store) and
+    removed, whatever happens.
+    """
+    try:
+        facts: PresetFacts = inspect_preset(staging.directory)
+        manifest = _staged_manifest(staging)
+        with resolver.catalog.transaction(write=False) as session:
+            existing = find_preset(session, request.handle.full_name, viewer=EVERYONE)
+            (authorize or (lambda preset: _check_owner(preset, request)))(existing)
+        for entry in manifest.files:
+            resolver.store.settle_staged(staging.directory / entry.path, entry.sha256)
+        tree = resolver.store.publish_tree(manifest)
+    finally:
+        shutil.rmtree(staging.directory, ignore_errors=True)
+    spec = PresetSpec(
+        namespace=request.handle.namespace,
+        name=request.handle.name,
+        architecture=facts.architecture,
+        description=request.description or "",
+        parameter_count=facts.parameter_count,
+        source=None,
+        source_kind="upload",
+        tags=tuple(request.tags),
+        license=request.license,
+        visibility="private" if request.private else "public",
+        owner=request.owner,
+    )
+    with resolver.catalog.transaction() as session:
+        existing = find_preset(session, request.handle.full_name, viewer=EVERYONE)
+        (authorize or (lambda preset: _check_owner(preset, request)))(existing)
+        if existing is not None:
+            spec = _keep_fields(spec, existing, request)
+        preset = upsert_preset(session, spec)
+        known = {revision.digest for revision in preset.revisions}
+        revision: Revision = create_revision(
+            session, preset, manifest, uploader=request.owner, message=request.message
+        )
+        session.flush()
+        move_alias(session, preset, request.alias, revision)
+    resolved = Resolved(request.handle.full_name, manifest.revision_id, tree, manifest)
+    return Published(
+        resolved, manifest.revision_id not in known, facts.parameter_count, facts.architecture
+    )
+
+
+def _keep_fields(spec: PresetSpec, preset: Preset, request: UploadRequest) -> PresetSpec:
+    """A new revision keeps the preset's card fields its upload does not set."""
+    from dataclasses import replace
+
+    return replace(
+        spec,
+        description=preset.description if request.description is None else spec.description,
+        tags=spec.tags or tuple(t.tag for t in preset.tags),
+        license=spec.license or preset.license,
+        visibility=preset.visibility if request.private is None else spec.visibility,
+    )
