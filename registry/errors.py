@@ -111,3 +111,7 @@ class PermissionDeniedError(RegistryError, PermissionError):
 
 class AuthenticationError(RegistryError, PermissionError):
     """A token was given but is unknown or revoked."""
+
+
+class UploadTooLargeError(UnsafePresetError):
+    """An upload, a file of it or an archive's expansion passed a size limit."""

@@ -1,19 +1,71 @@
-"""The FastAPI application factory."""
+"""The FastAPI application factory.
+
+```python
+from web.app import create_app
+app = create_app()              # settings from REGISTRY_* environment variables
+```
+
+Starting applies the catalog's migrations, seeds the built-in presets and puts
+the bundled demo preset in the store, so a fresh server has something to serve.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from registry import __version__
+from registry.config import Settings
+from registry.preset.demo import DEMO_PRESET
+from web import errors
+from web.api import hf, v1
+from web.services import Services
+
+DESCRIPTION = """A verified registry of Keras presets.
+
+- `/api/v1`: the registry's JSON API (search, presets, revisions, files, uploads, aliases).
+- `/api/models/...` and `/{namespace}/{name}/resolve/...`: the Hugging Face Hub's download
+  protocol, for `huggingface_hub` and keras-hub with `HF_ENDPOINT` set to this server.
+
+Writes need `Authorization: Bearer <token>` with write scope.
+"""
 
 
-def create_app() -> FastAPI:
-    """Build the web application."""
-    app = FastAPI(title="Keras preset registry", version=__version__)
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the web application (settings default to the environment's)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await run_in_threadpool(Services.open, settings or Settings.from_env())
+        await run_in_threadpool(services.resolver.resolve, DEMO_PRESET)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            services.close()
+
+    app = FastAPI(
+        title="Keras preset registry",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    errors.install(app)
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, str]:
         """Liveness probe: the process is up and serving."""
         return {"status": "ok", "version": __version__}
 
+    from web import pages
+
+    app.include_router(v1.router)
+    app.include_router(pages.router)
+    app.include_router(hf.router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     return app

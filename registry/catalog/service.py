@@ -58,6 +58,12 @@ def check_name(kind: str, value: str, pattern: re.Pattern[str] = _NAME) -> str:
     return value
 
 
+def check_preset_name(namespace: str, name: str) -> None:
+    """Raise InvalidNameError unless `namespace/name` may name a preset."""
+    check_name("namespace", namespace, _NAMESPACE)
+    check_name("preset", name)
+
+
 @dataclass(frozen=True)
 class PresetSpec:
     """What a new preset is: the catalog fields a creator chooses."""

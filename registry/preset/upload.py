@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import IO, TypeVar
 
-from registry.errors import PresetFormatError, UnsafePresetError
+from registry.errors import PresetFormatError, UnsafePresetError, UploadTooLargeError
 from registry.preset.manifest import FileEntry
 from registry.preset.validate import (
     Limits,
@@ -160,7 +160,7 @@ class Staging:
             while chunk := source.read(CHUNK):
                 target.write(chunk)
                 if self.budget.total > ceiling:
-                    raise UnsafePresetError(
+                    raise UploadTooLargeError(
                         label,
                         f"expands past {self.limits.max_ratio} times its own size "
                         "(a compression bomb?).",
@@ -187,7 +187,7 @@ class Staging:
                     safe_relative_path(info.filename)
                     continue
                 if info.file_size > self.limits.max_file_bytes:
-                    raise UnsafePresetError(
+                    raise UploadTooLargeError(
                         f"{label}: {info.filename}",
                         f"declares {info.file_size} bytes, over the "
                         f"{self.limits.max_file_bytes}-byte limit per file.",

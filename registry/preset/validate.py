@@ -21,7 +21,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from registry.architectures.specs import ArchitectureSpec
-from registry.errors import PresetFormatError, UnsafePresetError, WeightsMismatchError
+from registry.errors import (
+    PresetFormatError,
+    UnsafePresetError,
+    UploadTooLargeError,
+    WeightsMismatchError,
+)
 from registry.preset import format as preset_format
 from registry.preset.manifest import MANIFEST_FILE
 
@@ -90,7 +95,7 @@ class UploadBudget:
     def start_file(self, name: str) -> None:
         self.files += 1
         if self.files > self.limits.max_files:
-            raise UnsafePresetError(
+            raise UploadTooLargeError(
                 name,
                 f"is file number {self.files}; an upload holds at most "
                 f"{self.limits.max_files} files.",
@@ -102,13 +107,13 @@ class UploadBudget:
         """Account for `chunk` more bytes of `name`, which now holds `file_bytes`."""
         self.total += chunk
         if file_bytes > self.limits.max_file_bytes:
-            raise UnsafePresetError(
+            raise UploadTooLargeError(
                 name,
                 f"is larger than the {self.limits.max_file_bytes}-byte limit per file.",
                 "Raise REGISTRY_MAX_FILE_BYTES on the server to accept larger weights.",
             )
         if self.total > self.limits.max_upload_bytes:
-            raise UnsafePresetError(
+            raise UploadTooLargeError(
                 name,
                 f"takes the upload past its {self.limits.max_upload_bytes}-byte limit.",
                 "Raise REGISTRY_MAX_UPLOAD_BYTES on the server to accept larger presets.",

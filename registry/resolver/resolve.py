@@ -180,6 +180,9 @@ class Resolver:
             if tree.is_dir():
                 self.store.save_manifest(files)
                 return Resolved(handle.full_name, digest, tree, files)
+            if all(self.store.blob_path(f.sha256).is_file() for f in files.files):
+                # Every blob is here (an upload, or a tree that was evicted): relink.
+                return Resolved(handle.full_name, digest, self.store.publish_tree(files), files)
         return self._refetch(handle, source, source_kind, digest, force=force)
 
     def _refetch(

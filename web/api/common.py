@@ -1,0 +1,97 @@
+"""Catalog access shared by the JSON API, the Hub-compatible routes and pages:
+visibility first (a private preset is "not found" to everyone but its owner),
+then the revision a reference names, then its verified files on disk."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from registry.catalog.queries import (
+    EVERYONE,
+    PresetDetail,
+    find_preset,
+    preset_detail,
+    revision_manifest,
+)
+from registry.catalog.service import record_download
+from registry.errors import PresetNotFoundError
+from registry.preset.manifest import FileEntry, Manifest
+from registry.resolver.handles import CatalogHandle
+from registry.resolver.resolve import Resolved, pick_revision
+from web.auth import Principal
+from web.services import Services
+
+
+class BlobResponse(FileResponse):
+    """A file served in 1 MiB reads (Starlette's 64 KiB costs a thread hop each)."""
+
+    chunk_size = 1 << 20
+
+
+def not_found(namespace: str, name: str) -> PresetNotFoundError:
+    return PresetNotFoundError(
+        f"No preset {namespace}/{name} here (or it is private and this token cannot see it). "
+        "Search with GET /api/v1/presets?q=..."
+    )
+
+
+def detail(svc: Services, who: Principal, namespace: str, name: str) -> PresetDetail:
+    with svc.resolver.catalog.transaction(write=False) as session:
+        found = preset_detail(session, f"{namespace}/{name}", viewer=who.viewer)
+    if found is None:
+        raise not_found(namespace, name)
+    return found
+
+
+@dataclass(frozen=True)
+class RevisionRef:
+    """A visible preset's revision: its digest and recorded files."""
+
+    namespace: str
+    name: str
+    digest: str
+    manifest: Manifest
+
+    def entry(self, path: str) -> FileEntry | None:
+        return next((f for f in self.manifest.files if f.path == path), None)
+
+
+def revision(
+    svc: Services, who: Principal, namespace: str, name: str, ref: str | None
+) -> RevisionRef:
+    """The revision `ref` (alias, digest or digest prefix; None: latest) names.
+
+    Raises:
+        PresetNotFoundError: no visible preset, or no such revision.
+    """
+    with svc.resolver.catalog.transaction(write=False) as session:
+        preset = find_preset(session, f"{namespace}/{name}", viewer=who.viewer)
+        if preset is None:
+            raise not_found(namespace, name)
+        found = pick_revision(session, preset, CatalogHandle(namespace, name, ref))
+        if found is None:
+            raise PresetNotFoundError(
+                f"{namespace}/{name} has no revision yet: it has not been synced from "
+                f"{preset.source or 'its source'} on this server (`registry sync "
+                f"{namespace}/{name}`)."
+            )
+        return RevisionRef(namespace, name, found.digest, revision_manifest(found))
+
+
+async def materialize(svc: Services, ref: RevisionRef) -> Resolved:
+    """The revision's verified tree in the store (rebuilt or fetched if needed)."""
+    handle = CatalogHandle(ref.namespace, ref.name, ref.digest)
+    return await run_in_threadpool(svc.resolver.resolve, handle, verify="fast")
+
+
+async def count_download(svc: Services, namespace: str, name: str) -> None:
+    def count() -> None:
+        with svc.resolver.catalog.transaction() as session:
+            preset = find_preset(session, f"{namespace}/{name}", viewer=EVERYONE)
+            if preset is not None:
+                record_download(session, preset)
+
+    await run_in_threadpool(count)

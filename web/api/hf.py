@@ -1,0 +1,260 @@
+"""Enough of the Hugging Face Hub's protocol for the stock `huggingface_hub`
+client (and keras-hub's `from_preset("hf://...")`) to download presets from this
+server: set `HF_ENDPOINT` to its URL and `HF_TOKEN` to a token for private ones.
+
+- `GET /api/models/{ns}/{name}[/revision/{rev}]`: model info with `sha` and
+  `siblings` (`rfilename`, `size`, `lfs.sha256`);
+- `GET /api/models/{ns}/{name}/tree/{rev}[/{path}]`: the file listing
+  `snapshot_download` reads;
+- `HEAD`/`GET /{ns}/{name}/resolve/{rev}/{path}`: the file, with
+  `X-Repo-Commit`, `ETag` and `X-Linked-Etag` (its sha256), `X-Linked-Size`,
+  `Accept-Ranges` and range support.
+
+Every file is presented as an LFS file, so clients get its sha256 (`lfs.oid`,
+`X-Linked-Etag`) and can check what they download. A revision's commit `sha` is
+the first 40 hex digits of its digest (the form the Hub's clients expect);
+`main` is the `latest` alias. Missing repositories, revisions and files are 404
+with the Hub's `X-Error-Code` (`RepoNotFound`, `RevisionNotFound`, `EntryNotFound`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from registry.catalog.queries import PresetDetail
+from registry.config import DEFAULT_NAMESPACE
+from registry.errors import PresetNotFoundError
+from registry.preset.manifest import FileEntry
+from web.api import common
+from web.auth import Principal, PrincipalDep
+from web.services import Services, ServicesDep
+
+router = APIRouter(tags=["huggingface"])
+_COMMIT_LENGTH = 40
+
+
+class HubError(Exception):
+    """An error the Hub's clients recognise by its `X-Error-Code` header."""
+
+    def __init__(self, code: str, message: str, status: int = 404) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(
+            {"error": self.message},
+            status_code=self.status,
+            headers={"X-Error-Code": self.code, "X-Error-Message": self.message},
+        )
+
+
+def commit_of(digest: str) -> str:
+    return digest[:_COMMIT_LENGTH]
+
+
+def _pointer(entry: FileEntry) -> bytes:
+    """The Git LFS pointer file the Hub would store for this file."""
+    return (
+        f"version https://git-lfs.github.com/spec/v1\noid sha256:{entry.sha256}\n"
+        f"size {entry.size}\n"
+    ).encode()
+
+
+def _git_oid(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+def _lfs(entry: FileEntry) -> dict[str, Any]:
+    pointer = _pointer(entry)
+    return {
+        "oid": entry.sha256,
+        "sha256": entry.sha256,
+        "size": entry.size,
+        "pointerSize": len(pointer),
+    }
+
+
+def _revision(
+    svc: Services, who: Principal, namespace: str, name: str, rev: str
+) -> common.RevisionRef:
+    ref = None if rev in ("main", "latest") else rev
+    try:
+        common.detail(svc, who, namespace, name)
+    except PresetNotFoundError as error:
+        raise HubError("RepoNotFound", f"Repository {namespace}/{name} not found.") from error
+    try:
+        return common.revision(svc, who, namespace, name, ref)
+    except PresetNotFoundError as error:
+        raise HubError("RevisionNotFound", f"Invalid rev id: {rev}. {error}") from error
+
+
+def _model_info(detail: PresetDetail, found: common.RevisionRef) -> dict[str, Any]:
+    summary = detail.summary
+    return {
+        "_id": found.digest[:24],
+        "id": summary.full_name,
+        "modelId": summary.full_name,
+        "author": summary.namespace,
+        "sha": commit_of(found.digest),
+        "lastModified": summary.updated_at.isoformat(),
+        "createdAt": summary.created_at.isoformat(),
+        "private": summary.visibility == "private",
+        "disabled": False,
+        "gated": False,
+        "downloads": summary.download_count,
+        "likes": 0,
+        "library_name": "keras-hub",
+        "tags": ["keras", *summary.tags],
+        "pipeline_tag": None,
+        "cardData": {"license": summary.license} if summary.license else {},
+        "siblings": [
+            {"rfilename": f.path, "size": f.size, "blobId": _git_oid(_pointer(f)), "lfs": _lfs(f)}
+            for f in found.manifest.files
+        ],
+        "usedStorage": sum(f.size for f in found.manifest.files),
+    }
+
+
+def _info(svc: Services, who: Principal, namespace: str, name: str, rev: str) -> dict[str, Any]:
+    found = _revision(svc, who, namespace, name, rev)
+    return _model_info(common.detail(svc, who, namespace, name), found)
+
+
+async def _guarded(call: Any, *args: Any) -> Any:
+    try:
+        return await run_in_threadpool(call, *args)
+    except HubError as error:
+        return error.response()
+
+
+@router.get("/api/models/{namespace}/{name}", summary="Model info (Hub protocol)")
+async def model_info(namespace: str, name: str, svc: ServicesDep, who: PrincipalDep) -> Any:
+    return await _guarded(_info, svc, who, namespace, name, "main")
+
+
+@router.get("/api/models/{namespace}/{name}/revision/{rev}", summary="Model info at a revision")
+async def model_info_at(
+    namespace: str, name: str, rev: str, svc: ServicesDep, who: PrincipalDep
+) -> Any:
+    return await _guarded(_info, svc, who, namespace, name, rev)
+
+
+def _tree(
+    svc: Services, who: Principal, namespace: str, name: str, rev: str, path: str, recursive: bool
+) -> list[dict[str, Any]]:
+    found = _revision(svc, who, namespace, name, rev)
+    prefix = path.strip("/") + "/" if path.strip("/") else ""
+    entries: dict[str, dict[str, Any]] = {}
+    for entry in found.manifest.files:
+        if not entry.path.startswith(prefix):
+            continue
+        rest = entry.path[len(prefix) :].split("/")
+        for depth in range(1, len(rest)):  # the directories on the way
+            if recursive or depth == 1:
+                folder = prefix + "/".join(rest[:depth])
+                entries.setdefault(
+                    folder,
+                    {
+                        "type": "directory",
+                        "oid": _git_oid(folder.encode()),
+                        "size": 0,
+                        "path": folder,
+                    },
+                )
+        if recursive or len(rest) == 1:
+            pointer = _pointer(entry)
+            entries[entry.path] = {
+                "type": "file",
+                "oid": _git_oid(pointer),
+                "size": entry.size,
+                "path": entry.path,
+                "lfs": {"oid": entry.sha256, "size": entry.size, "pointerSize": len(pointer)},
+            }
+    if prefix and not entries:
+        raise HubError("EntryNotFound", f"{path} does not exist in {namespace}/{name}@{rev}.")
+    return [entries[key] for key in sorted(entries)]
+
+
+@router.get("/api/models/{namespace}/{name}/tree/{rev}", summary="File listing (Hub protocol)")
+async def tree(
+    namespace: str,
+    name: str,
+    rev: str,
+    svc: ServicesDep,
+    who: PrincipalDep,
+    recursive: Annotated[bool, Query()] = False,
+) -> Any:
+    return await _guarded(_tree, svc, who, namespace, name, rev, "", recursive)
+
+
+@router.get("/api/models/{namespace}/{name}/tree/{rev}/{path:path}", summary="Folder listing")
+async def tree_path(
+    namespace: str,
+    name: str,
+    rev: str,
+    path: str,
+    svc: ServicesDep,
+    who: PrincipalDep,
+    recursive: Annotated[bool, Query()] = False,
+) -> Any:
+    return await _guarded(_tree, svc, who, namespace, name, rev, path, recursive)
+
+
+async def _resolve_file(
+    request: Request, svc: Services, who: Principal, namespace: str, name: str, rev: str, path: str
+) -> Response:
+    try:
+        found = await run_in_threadpool(_revision, svc, who, namespace, name, rev)
+        entry = found.entry(path)
+        if entry is None:
+            raise HubError("EntryNotFound", f"{path} does not exist in {namespace}/{name}@{rev}.")
+    except HubError as error:
+        return error.response()
+    resolved = await common.materialize(svc, found)
+    if request.method == "GET" and path == "config.json":
+        await common.count_download(svc, namespace, name)
+    etag = f'"{entry.sha256}"'
+    headers = {
+        "X-Repo-Commit": commit_of(found.digest),
+        "ETag": etag,
+        "X-Linked-Etag": etag,
+        "X-Linked-Size": str(entry.size),
+    }
+    return common.BlobResponse(resolved.path / entry.path, headers=headers)
+
+
+@router.api_route(
+    "/{namespace}/{name}/resolve/{rev}/{path:path}",
+    methods=["GET", "HEAD"],
+    summary="Download a file (Hub protocol)",
+    response_class=Response,
+)
+async def resolve(
+    namespace: str,
+    name: str,
+    rev: str,
+    path: str,
+    request: Request,
+    svc: ServicesDep,
+    who: PrincipalDep,
+) -> Response:
+    return await _resolve_file(request, svc, who, namespace, name, rev, path)
+
+
+@router.api_route(
+    "/{name}/resolve/{rev}/{path:path}",
+    methods=["GET", "HEAD"],
+    summary="Download a file of the default namespace (Hub protocol)",
+    response_class=Response,
+)
+async def resolve_bare(
+    name: str, rev: str, path: str, request: Request, svc: ServicesDep, who: PrincipalDep
+) -> Response:
+    return await _resolve_file(request, svc, who, DEFAULT_NAMESPACE, name, rev, path)

@@ -1,0 +1,39 @@
+"""What every request handler shares: settings, the catalog and store, limits.
+
+One `Services` lives on `app.state`. It holds nothing per request, so several
+server processes can share one PostgreSQL catalog and one blob directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from registry.config import Settings
+from registry.preset.validate import Limits
+from registry.resolver.resolve import Resolver
+
+
+@dataclass
+class Services:
+    settings: Settings
+    resolver: Resolver
+    limits: Limits
+
+    @classmethod
+    def open(cls, settings: Settings) -> Services:
+        return cls(settings=settings, resolver=Resolver(settings), limits=Limits.from_env())
+
+    def close(self) -> None:
+        self.resolver.catalog.close()
+
+
+def services(request: Request) -> Services:
+    """FastAPI dependency: the application's `Services`."""
+    found: Services = request.app.state.services
+    return found
+
+
+ServicesDep = Annotated[Services, Depends(services)]
