@@ -317,17 +317,19 @@ def verify(
 
 @app.command()
 def upload(
-    path: Annotated[Path, typer.Argument(help="The preset directory.")],
-    name: Annotated[str, typer.Argument(help="namespace/name (bare: your user name).")],
+    path: Annotated[Path, typer.Argument(help="The preset directory, or a .tar/.tar.gz/.zip.")],
+    name: Annotated[str, typer.Argument(help="namespace/name (bare: your own namespace).")],
     description: Annotated[str | None, typer.Option(help="What the preset is.")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="A tag (repeatable).")] = None,
-    private: Annotated[bool, typer.Option("--private", help="Only you see it.")] = False,
+    private: Annotated[
+        bool | None, typer.Option("--private/--public", help="Who sees it (default: unchanged).")
+    ] = None,
     alias: Annotated[str, typer.Option(help="The alias to move to it.")] = "latest",
     message: Annotated[str, typer.Option("--message", "-m", help="What changed.")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Publish a preset directory as a new immutable revision."""
-    _import_keras()
-    resolved = _registry().upload(
+    """Publish a preset as a new immutable revision (to REGISTRY_URL when set)."""
+    uploaded = _registry().upload(
         path,
         name,
         description=description,
@@ -336,7 +338,15 @@ def upload(
         alias=alias,
         message=message,
     )
-    stdout.print(f"{resolved.preset}@{resolved.digest[:12]} ({alias})", highlight=False)
+    if as_json:
+        print(json.dumps(dataclasses.asdict(uploaded), indent=2))
+        return
+    known = "" if uploaded.created else " (identical to an earlier upload)"
+    stdout.print(
+        f"{uploaded.preset}@{uploaded.digest[:12]} ({alias}){known}: {uploaded.architecture}, "
+        f"{uploaded.parameter_count:,} parameters",
+        highlight=False,
+    )
 
 
 @app.command("alias")
@@ -344,10 +354,145 @@ def alias_command(
     preset: Annotated[str, typer.Argument(help="namespace/name")],
     alias: Annotated[str, typer.Argument(help="The alias, e.g. stable.")],
     revision: Annotated[str, typer.Argument(help="A revision digest (or prefix) or alias.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Point an alias at a revision."""
     _registry().alias(preset, alias, revision)
+    if as_json:
+        print(json.dumps({"preset": preset, "alias": alias, "revision": revision}))
+        return
     stdout.print(f"{preset}@{alias} -> {revision}", highlight=False)
+
+
+@app.command()
+def delete(
+    preset: Annotated[str, typer.Argument(help="namespace/name")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Delete a preset with its revisions and aliases (blobs go at the next gc)."""
+    if not yes and not typer.confirm(f"Delete {preset} and all its revisions?"):
+        raise typer.Exit(1)
+    _registry().delete(preset)
+    if as_json:
+        print(json.dumps({"deleted": preset}))
+        return
+    stdout.print(f"deleted {preset}", highlight=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="The port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
+) -> None:
+    """Run the web catalog, JSON API and Hub-compatible endpoints (uvicorn)."""
+    import uvicorn
+
+    from registry.config import Settings
+
+    settings = Settings.from_env()
+    stdout.print(
+        f"Serving the registry at http://{host}:{port}/ (catalog {settings.db_url}, "
+        f"store {settings.home / 'store'}). Press Ctrl+C to stop.",
+        highlight=False,
+        soft_wrap=True,
+    )
+    uvicorn.run(
+        "web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=True,
+    )
+
+
+token_app = typer.Typer(
+    help="API tokens of this registry's catalog (for a server's operator).", no_args_is_help=True
+)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    scope: Annotated[str, typer.Option(help="read or write.")] = "read",
+    name: Annotated[str, typer.Option(help="A label to recognise it by.")] = "",
+    owner: Annotated[
+        str | None, typer.Option(help="Whose token (default: your user name).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Create a token and print it once (only its hash is stored)."""
+    from registry.catalog.service import create_token
+    from registry.client import _uploader
+
+    registry = _registry()
+    with registry.resolver.catalog.transaction() as session:
+        secret, token = create_token(session, owner=owner or _uploader(), scope=scope, name=name)
+        record = {"id": token.id, "owner": token.owner, "scope": token.scope, "name": token.name}
+    if as_json:
+        print(json.dumps({**record, "token": secret}, indent=2))
+        return
+    print(secret)
+    stderr.print(
+        f"token {record['id']} for {record['owner']} ({record['scope']}): shown once, keep it "
+        "safe; send it as `Authorization: Bearer <token>` or set REGISTRY_TOKEN.",
+        highlight=False,
+    )
+
+
+@token_app.command("list")
+def token_list(
+    owner: Annotated[str | None, typer.Option(help="Whose tokens (default: yours).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List tokens (never their secrets)."""
+    from registry.catalog.service import tokens_of
+    from registry.client import _uploader
+
+    registry = _registry()
+    with registry.resolver.catalog.transaction(write=False) as session:
+        rows: list[dict[str, Any]] = [
+            {
+                "id": t.id,
+                "owner": t.owner,
+                "scope": t.scope,
+                "name": t.name,
+                "created_at": str(t.created_at),
+                "last_used_at": str(t.last_used_at) if t.last_used_at else None,
+                "revoked": t.revoked_at is not None,
+            }
+            for t in tokens_of(session, owner or _uploader())
+        ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("id", "owner", "scope", "name", "created", "last used", "state")
+    for row in rows:
+        table.add_row(
+            str(row["id"]), row["owner"], row["scope"], row["name"], row["created_at"][:19],
+            (row["last_used_at"] or "never")[:19], "revoked" if row["revoked"] else "live",
+        )  # fmt: skip
+    stdout.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="The token's id (`registry token list`).")],
+    owner: Annotated[str | None, typer.Option(help="Whose token (default: yours).")] = None,
+) -> None:
+    """Revoke a token: it stops working at once."""
+    from registry.catalog.service import revoke_token
+    from registry.client import _uploader
+
+    registry = _registry()
+    with registry.resolver.catalog.transaction() as session:
+        revoked = revoke_token(session, token_id, owner=owner or _uploader())
+    if not revoked:
+        raise PresetNotFoundError(f"No live token {token_id} of {owner or _uploader()}.")
+    stdout.print(f"revoked token {token_id}", highlight=False)
 
 
 _UNITS = {"": 1, "B": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}

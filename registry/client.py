@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,13 +52,27 @@ def _uploader() -> str:
     return cleaned[:64] or "user"
 
 
+@dataclass(frozen=True)
+class Uploaded:
+    """What an upload became: a revision of `preset` (`created` False when the
+    same files had been uploaded before)."""
+
+    preset: str
+    digest: str
+    created: bool
+    architecture: str
+    parameter_count: int
+    alias: str
+
+
 class Registry:
     """A registry of Keras presets: the embedded catalog and store on this machine.
 
     Args:
         url: a registry server to use instead of the embedded catalog
-            (`REGISTRY_URL`). Remote mode arrives with the web service; until
-            then passing one raises `RegistryError`.
+            (`REGISTRY_URL`): search, info, upload, alias and delete go to its
+            API; loads download its files into this machine's store (a cache)
+            and verify them like any other.
         db_url: the catalog database (default `REGISTRY_DB_URL`, else SQLite
             under `REGISTRY_HOME`).
         cache_dir: where the catalog and store live (default `REGISTRY_HOME`).
@@ -87,19 +102,32 @@ class Registry:
             token=token or settings.token,
             offline=offline or settings.offline,
         )
-        if settings.url:
-            raise RegistryError(
-                f"Registry(url={settings.url!r}) talks to a registry server, which this "
-                "release does not include yet. Unset REGISTRY_URL to use the embedded catalog."
-            )
         self.settings = settings
         self.resolver = Resolver(settings)
+        # Remote mode: the server's catalog, this machine's store as its cache.
+        self.server = self.resolver.server
 
     def __repr__(self) -> str:
+        if self.server is not None:
+            return f"Registry(url={self.server.url!r}, home={str(self.settings.home)!r})"
         return f"Registry(home={str(self.settings.home)!r}, db={self.settings.db_url!r})"
 
     def close(self) -> None:
         self.resolver.catalog.close()
+        if self.server is not None:
+            self.server.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _catalog_handle(self, name: str) -> CatalogHandle:
+        handle = parse_handle(name)
+        if not isinstance(handle, CatalogHandle):
+            raise RegistryError(f"{name!r} is not a catalog preset name (namespace/name).")
+        return handle
 
     # === Loading ===
 
@@ -144,6 +172,8 @@ class Registry:
         return backbone
 
     def _count_download(self, target: str) -> None:
+        if self.server is not None:
+            return  # the server counts what it serves
         handle = parse_handle(target)
         if isinstance(handle, CatalogHandle):
             with self.resolver.catalog.transaction() as session:
@@ -167,24 +197,26 @@ class Registry:
         private: bool | None = None,
         alias: str = "latest",
         message: str = "",
-    ) -> Resolved:
+    ) -> Uploaded:
         """Publish a preset directory (or a .tar/.tar.gz/.zip of one) as a new
-        immutable revision of `name`.
+        immutable revision of `name` (a bare name goes in your own namespace).
 
-        The preset is validated first (an allowed architecture whose config
-        builds and whose weights fit it); identical files give the same
-        revision, stored once. `alias` moves only after everything is recorded.
+        The preset is validated first (an allowed architecture, a config that
+        builds, weights whose every shape fits it); identical files give the
+        same revision, stored once. `alias` moves only after everything is
+        recorded. With a server, the files are sent to it (a write token is needed).
 
         Example:
             ```python
             Registry().upload("./my_gpt2", "team/my_gpt2", tags=["gpt2"], private=True)
             ```
         """
+        source = Path(path).resolve()
+        if self.server is not None:
+            return self._upload_to_server(source, name, description, tags, private, alias, message)
         from registry.resolver.publish import UploadRequest, new_staging, publish, stage_path
 
-        handle = parse_handle(name if "/" in name else f"{_uploader()}/{name}")
-        if not isinstance(handle, CatalogHandle) or handle.ref is not None:
-            raise RegistryError(f"{name!r} is not a preset name (namespace/name) to upload to.")
+        handle = self._upload_handle(name, _uploader())
         request = UploadRequest(
             handle=handle,
             owner=_uploader(),
@@ -196,18 +228,70 @@ class Registry:
         )
         staging = new_staging(self.resolver)
         try:
-            stage_path(staging, Path(path).resolve())
+            stage_path(staging, source)
         except BaseException:
             shutil.rmtree(staging.directory, ignore_errors=True)
             raise
         # The embedded catalog's user owns every preset on this machine.
-        return publish(self.resolver, staging, request, authorize=lambda preset: None).resolved
+        published = publish(self.resolver, staging, request, authorize=lambda preset: None)
+        return Uploaded(
+            preset=handle.full_name,
+            digest=published.resolved.digest,
+            created=published.created,
+            architecture=published.architecture,
+            parameter_count=published.parameter_count,
+            alias=alias,
+        )
+
+    @staticmethod
+    def _upload_handle(name: str, owner: str) -> CatalogHandle:
+        handle = parse_handle(name if "/" in name else f"{owner}/{name}")
+        if not isinstance(handle, CatalogHandle) or handle.ref is not None:
+            raise RegistryError(f"{name!r} is not a preset name (namespace/name) to upload to.")
+        return handle
+
+    def _upload_to_server(
+        self,
+        source: Path,
+        name: str,
+        description: str | None,
+        tags: tuple[str, ...] | list[str],
+        private: bool | None,
+        alias: str,
+        message: str,
+    ) -> Uploaded:
+        assert self.server is not None
+        owner = self.server.whoami().get("owner") or _uploader()
+        handle = self._upload_handle(name, owner)
+        staging = self.resolver.store.staging_dir("send")
+        try:
+            body = self.server.upload(
+                source,
+                handle,
+                staging,
+                description=description,
+                tags=list(tags),
+                private=private,
+                alias=alias,
+                message=message,
+            )
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return Uploaded(
+            preset=body["preset"],
+            digest=body["revision"]["digest"],
+            created=body["created"],
+            architecture=body["architecture"],
+            parameter_count=body["parameter_count"],
+            alias=body["alias"],
+        )
 
     def delete(self, name: str) -> None:
-        """Remove a preset, its revisions and aliases from the catalog.
-
-        Its blobs stay until `registry gc` finds nothing else refers to them.
-        """
+        """Remove a preset, its revisions and aliases from the catalog (owners only
+        on a server). Its blobs stay until `registry gc` finds nothing refers to them."""
+        if self.server is not None:
+            self.server.delete(self._catalog_handle(name))
+            return
         with self.resolver.catalog.transaction() as session:
             preset = find_preset(session, name, viewer=EVERYONE)
             if preset is None:
@@ -216,9 +300,10 @@ class Registry:
 
     def alias(self, name: str, alias: str, revision: str) -> None:
         """Point `alias` of preset `name` at `revision` (a digest or its prefix, or an alias)."""
-        handle = parse_handle(f"{name}@{revision}")
-        if not isinstance(handle, CatalogHandle):
-            raise RegistryError(f"{name!r} is not a catalog preset name.")
+        handle = self._catalog_handle(f"{name}@{revision}")
+        if self.server is not None:
+            self.server.alias(handle, alias, revision)
+            return
         with self.resolver.catalog.transaction() as session:
             preset = find_preset(session, handle.full_name, viewer=EVERYONE)
             if preset is None:
@@ -240,6 +325,10 @@ class Registry:
         **filters: Any,
     ) -> SearchPage:
         """Search the catalog; filters are those of `SearchFilters`."""
+        if self.server is not None:
+            known = {"source_kind": "source"}
+            params = {known.get(k, k): v for k, v in filters.items()}
+            return self.server.search(query, sort=sort, page=page, per_page=per_page, **params)
         with self.resolver.catalog.transaction(write=False) as session:
             return search_presets(
                 session,
@@ -253,6 +342,8 @@ class Registry:
 
     def info(self, name: str) -> PresetDetail:
         """A preset with its revisions, aliases and files."""
+        if self.server is not None:
+            return self.server.detail(self._catalog_handle(name))
         with self.resolver.catalog.transaction(write=False) as session:
             detail = preset_detail(session, name, viewer=EVERYONE)
         if detail is None:
@@ -262,27 +353,44 @@ class Registry:
     # === Checksums ===
 
     def verify(self, name: str | None = None, *, full: bool = False) -> lockfile.LockReport:
-        """Check stored presets against their recorded digests (all when `name` is None)."""
+        """Check stored presets against their recorded digests: `name`, or every
+        revision the store holds when None."""
         if name is not None:
-            targets = [name]
+            targets = [self.resolver.resolve(name, verify=False)]
         else:
-            with self.resolver.catalog.transaction(write=False) as session:
-                page_items = search_presets(
-                    session, filters=SearchFilters(synced=True), per_page=100, viewer=EVERYONE
-                ).items
-            targets = [
-                p.full_name
-                for p in page_items
-                if p.latest_revision and self.resolver.store.tree_path(p.latest_revision).is_dir()
-            ]
+            targets = self._stored_revisions()
         mismatches: list[lockfile.LockMismatch] = []
         for target in targets:
             try:
-                self.resolver.resolve(target, verify="full" if full else "fast")
+                self.resolver.check(target, full=full)
             except ChecksumMismatchError as error:
                 preset, _, file = error.path.partition(": ")
                 mismatches.append(lockfile.LockMismatch(preset, file, error.expected, error.actual))
         return lockfile.LockReport(checked=len(targets), mismatches=tuple(mismatches))
+
+    def _stored_revisions(self) -> list[Resolved]:
+        """Every revision tree in the store, named after its preset when known."""
+        from sqlalchemy import select
+
+        from registry.catalog.models import Preset, Revision
+
+        store = self.resolver.store
+        names: dict[str, str] = {}
+        if self.server is None:
+            with self.resolver.catalog.transaction(write=False) as session:
+                rows = session.execute(
+                    select(Revision.digest, Preset.namespace, Preset.name).join(
+                        Preset, Preset.id == Revision.preset_id
+                    )
+                )
+                names = {digest: f"{namespace}/{name}" for digest, namespace, name in rows}
+        stored = []
+        for digest in sorted(store.digests()):
+            manifest = store.load_manifest(digest)
+            tree = store.tree_path(digest)
+            if manifest is not None and tree.is_dir():
+                stored.append(Resolved(names.get(digest, digest[:12]), digest, tree, manifest))
+        return stored
 
     def lock(self, names: list[str], path: str | os.PathLike[str] = "presets.lock") -> Path:
         """Pin presets to their current revisions in a lock file; return its path."""

@@ -6,6 +6,7 @@ server processes can share one PostgreSQL catalog and one blob directory.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -24,6 +25,8 @@ class Services:
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
+        # A server answers from its own catalog; it never forwards to another one.
+        settings = dataclasses.replace(settings, url=None, token=None)
         return cls(settings=settings, resolver=Resolver(settings), limits=Limits.from_env())
 
     def close(self) -> None:

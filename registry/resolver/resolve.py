@@ -16,7 +16,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -44,6 +44,9 @@ from registry.resolver.handles import (
 )
 from registry.resolver.sources import Download, fetch_hf, fetch_kaggle
 from registry.resolver.store import GcReport, Store
+
+if TYPE_CHECKING:
+    from registry.resolver.remote import RegistryServer
 
 Verify = Literal["fast", "full"] | bool
 LOCAL_NAMESPACE = "local"
@@ -90,6 +93,11 @@ class Resolver:
         self.catalog = catalog or Catalog.open(self.settings.db_url)
         self.store = store or Store(self.settings.home / "store")
         self.store.cleanup_temp()
+        self.server: RegistryServer | None = None
+        if self.settings.url:
+            from registry.resolver.remote import RegistryServer
+
+            self.server = RegistryServer(self.settings.url, token=self.settings.token)
 
     def resolve(
         self, handle: str | Handle, *, force: bool = False, verify: Verify = "fast"
@@ -105,6 +113,8 @@ class Resolver:
         parsed = parse_handle(handle) if isinstance(handle, str) else handle
         if isinstance(parsed, LocalHandle):
             resolved = self._ingest_local(parsed.path)
+        elif isinstance(parsed, CatalogHandle) and self.server is not None:
+            resolved = self._resolve_from_server(parsed, force=force)
         elif isinstance(parsed, CatalogHandle):
             resolved = self._resolve_catalog(parsed, force=force)
         else:
@@ -242,6 +252,34 @@ class Resolver:
             )
         tree = self.store.publish_tree(manifest)
         return Resolved(handle.full_name, manifest.revision_id, tree, manifest)
+
+    # === Another registry server (REGISTRY_URL) ===
+
+    def _resolve_from_server(self, handle: CatalogHandle, *, force: bool) -> Resolved:
+        assert self.server is not None
+        pinned = handle.ref if handle.ref is not None and len(handle.ref) == 64 else None
+        if pinned is not None and not force:  # a full digest: the store may answer alone
+            manifest = self.store.load_manifest(pinned)
+            if manifest is not None and self.store.tree_path(pinned).is_dir():
+                return Resolved(handle.full_name, pinned, self.store.tree_path(pinned), manifest)
+        if is_offline(self.settings):
+            raise OfflineError(
+                f"{handle} is not in the store and the registry is offline, so "
+                f"{self.server.url} cannot be asked. Run `registry sync {handle}` with network "
+                "access; pin full revision digests (`registry lock`) to load offline."
+            )
+        manifest = self.server.revision(handle)
+        digest = manifest.revision_id
+        tree = self.store.tree_path(digest)
+        if tree.is_dir() and not force:
+            self.store.save_manifest(manifest)
+            return Resolved(handle.full_name, digest, tree, manifest)
+        with self.store.lock(f"remote-{digest}"):
+            if force:
+                self.store.remove_tree(digest)
+            self.server.download(handle, manifest, self.store)
+            tree = self.store.publish_tree(manifest)
+        return Resolved(handle.full_name, digest, tree, manifest)
 
     # === Housekeeping ===
 

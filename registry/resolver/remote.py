@@ -1,0 +1,251 @@
+"""Another registry server as a source: its JSON API (`/api/v1`) over httpx.
+
+`Registry(url=...)` and a resolver with `REGISTRY_URL` set ask the server which
+revision a name means and which files it holds, then download only the blobs
+the local store lacks, hashing each as it lands. Nothing the server says is
+trusted blindly: every file must hash to the digest the manifest lists, and the
+manifest must hash to the revision id the server named.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import os
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from registry import __version__
+from registry.catalog.queries import PresetDetail, PresetSummary, RevisionInfo, SearchPage
+from registry.errors import (
+    AuthenticationError,
+    ChecksumMismatchError,
+    PermissionDeniedError,
+    PresetExistsError,
+    PresetFormatError,
+    PresetNotFoundError,
+    RegistryError,
+    SourceError,
+    UnsafePresetError,
+    UploadTooLargeError,
+)
+from registry.preset.manifest import FileEntry, Manifest
+from registry.resolver.handles import CatalogHandle
+from registry.resolver.store import CHUNK, Store
+
+TIMEOUT = httpx.Timeout(30.0, read=300.0)
+_ERRORS: dict[str, type[RegistryError]] = {
+    "not_found": PresetNotFoundError,
+    "unauthorized": AuthenticationError,
+    "forbidden": PermissionDeniedError,
+    "conflict": PresetExistsError,
+    "too_large": UploadTooLargeError,
+    "checksum_mismatch": RegistryError,
+}
+
+
+def _time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def _summary(body: dict[str, Any]) -> PresetSummary:
+    return PresetSummary(
+        namespace=body["namespace"],
+        name=body["name"],
+        architecture=body["architecture"],
+        parameter_count=body["parameter_count"],
+        description=body["description"],
+        tags=tuple(body["tags"]),
+        source=body["source"],
+        source_kind=body["source_kind"],
+        license=body["license"],
+        visibility="private" if body["private"] else "public",
+        owner=body["owner"],
+        download_count=body["downloads"],
+        created_at=_time(body["created_at"]),
+        updated_at=_time(body["updated_at"]),
+        latest_revision=body["latest_revision"],
+    )
+
+
+def _files(body: list[dict[str, Any]]) -> tuple[FileEntry, ...]:
+    return tuple(sorted(FileEntry(f["path"], int(f["size"]), f["sha256"]) for f in body))
+
+
+def _revision(body: dict[str, Any]) -> RevisionInfo:
+    return RevisionInfo(
+        digest=body["digest"],
+        created_at=_time(body["created_at"]),
+        uploader=body["uploader"],
+        message=body["message"],
+        aliases=tuple(body["aliases"]),
+        files=_files(body["files"]),
+    )
+
+
+class RegistryServer:
+    """A client of one registry server's JSON API."""
+
+    def __init__(self, url: str, *, token: str | None = None) -> None:
+        self.url = url.rstrip("/")
+        headers = {"User-Agent": f"keras-preset-registry/{__version__}"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=TIMEOUT)
+
+    def __repr__(self) -> str:
+        return f"RegistryServer({self.url!r})"
+
+    def close(self) -> None:
+        self.http.close()
+
+    # === Requests ===
+
+    def _raise_for(self, response: httpx.Response) -> None:
+        if response.is_success:
+            return
+        try:
+            error = response.json()["error"]
+            code, message = error["code"], error["message"]
+        except (ValueError, KeyError, TypeError):
+            code, message = "http_error", response.text[:300] or response.reason_phrase
+        kind = _ERRORS.get(code)
+        if kind is None and code in ("unsafe_preset", "invalid_preset", "weights_mismatch"):
+            raise (
+                UnsafePresetError(self.url, message, "")
+                if code == "unsafe_preset"
+                else (PresetFormatError(self.url, message, ""))
+            )
+        raise (kind or SourceError)(f"{self.url}: {message}")
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            raise SourceError(
+                f"Cannot reach the registry server {self.url} ({error}). Check REGISTRY_URL "
+                "and that the server runs (`registry serve`)."
+            ) from error
+        self._raise_for(response)
+        return response
+
+    @staticmethod
+    def _preset_path(handle: CatalogHandle) -> str:
+        return f"/api/v1/presets/{quote(handle.namespace)}/{quote(handle.name)}"
+
+    # === Reading ===
+
+    def search(self, query: str = "", **params: Any) -> SearchPage:
+        params = {k: v for k, v in params.items() if v is not None}
+        body = self._request("GET", "/api/v1/presets", params={"q": query, **params}).json()
+        return SearchPage(
+            items=tuple(_summary(item) for item in body["items"]),
+            total=body["total"],
+            page=body["page"],
+            per_page=body["per_page"],
+            total_is_exact=body["total_is_exact"],
+        )
+
+    def detail(self, handle: CatalogHandle) -> PresetDetail:
+        body = self._request("GET", self._preset_path(handle)).json()
+        return PresetDetail(
+            summary=_summary(body), revisions=tuple(_revision(r) for r in body["revisions"])
+        )
+
+    def revision(self, handle: CatalogHandle) -> Manifest:
+        """The files of the revision `handle.ref` names (latest if None), checked
+        against the revision id the server gave."""
+        ref = quote(handle.ref or "latest", safe="")
+        body = self._request("GET", f"{self._preset_path(handle)}/revisions/{ref}").json()
+        manifest = Manifest(_files(body["files"]))
+        if not hmac.compare_digest(manifest.revision_id, body["digest"]):
+            raise ChecksumMismatchError(
+                f"{handle} from {self.url}",
+                body["digest"],
+                manifest.revision_id,
+                fix="The server's file list does not hash to the revision it named; "
+                "report it to the server's operator.",
+            )
+        return manifest
+
+    def download(self, handle: CatalogHandle, manifest: Manifest, store: Store) -> None:
+        """Put every blob of the revision in `store`, each checked as it lands."""
+        digest = manifest.revision_id
+        for entry in manifest.files:
+            if store.blob_path(entry.sha256).is_file():
+                continue
+            path = f"{self._preset_path(handle)}/revisions/{digest}/files/{quote(entry.path)}"
+            try:
+                with self.http.stream("GET", path) as response:
+                    if not response.is_success:
+                        response.read()
+                        self._raise_for(response)
+                    sha256, size = store.add_stream(response.iter_bytes(CHUNK))
+            except httpx.HTTPError as error:
+                raise SourceError(
+                    f"Downloading {entry.path} of {handle} from {self.url} failed ({error})."
+                ) from error
+            if sha256 != entry.sha256 or size != entry.size:
+                raise ChecksumMismatchError(
+                    f"{handle}: {entry.path} from {self.url}",
+                    entry.sha256,
+                    sha256,
+                    fix="The download was corrupted or the server's copy is damaged; "
+                    "nothing was published. Try again, or tell the server's operator.",
+                )
+
+    def whoami(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", "/api/v1/whoami").json()
+        return result
+
+    # === Writing ===
+
+    def upload(self, source: Path, handle: CatalogHandle, staging: Path, **params: Any) -> Any:
+        """Send a directory (as a tar stream built in `staging`) or an archive."""
+        params = {k: v for k, v in params.items() if v is not None and v != ()}
+        if source.is_dir():
+            archive = staging / "upload.tar"
+            with tarfile.open(archive, "w") as bundle:
+                for path in sorted(source.rglob("*")):
+                    if path.is_file() and not path.is_symlink():
+                        bundle.add(path, arcname=path.relative_to(source).as_posix())
+            content_type = "application/x-tar"
+        else:
+            archive = source
+            content_type = "application/zip" if source.suffix == ".zip" else "application/gzip"
+            if source.name.endswith(".tar"):
+                content_type = "application/x-tar"
+        size = archive.stat().st_size
+        with open(archive, "rb") as body:
+            response = self._request(
+                "POST",
+                f"{self._preset_path(handle)}/revisions",
+                params=params,
+                content=_chunks(body),
+                headers={"Content-Type": content_type, "Content-Length": str(size)},
+            )
+        return response.json()
+
+    def alias(self, handle: CatalogHandle, alias: str, revision: str) -> Any:
+        return self._request(
+            "PUT",
+            f"{self._preset_path(handle)}/aliases/{quote(alias, safe='')}",
+            json={"revision": revision},
+        ).json()
+
+    def delete(self, handle: CatalogHandle) -> None:
+        self._request("DELETE", self._preset_path(handle))
+
+
+def _chunks(file: Any) -> Iterator[bytes]:
+    while chunk := file.read(CHUNK):
+        yield chunk
+
+
+def server_for(url: str, token: str | None) -> RegistryServer:
+    return RegistryServer(url, token=token or os.environ.get("REGISTRY_TOKEN") or None)
