@@ -219,7 +219,7 @@ class Staging:
 def _is_tar(path: Path) -> bool:
     try:
         return tarfile.is_tarfile(path)
-    except OSError:
+    except (OSError, EOFError, tarfile.TarError, zlib.error):
         return False
 
 

@@ -19,6 +19,7 @@ with the Hub's `X-Error-Code` (`RepoNotFound`, `RevisionNotFound`, `EntryNotFoun
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from typing import Annotated, Any
 
@@ -95,6 +96,13 @@ def _revision(
         raise HubError("RevisionNotFound", f"Invalid rev id: {rev}. {error}") from error
 
 
+def _hub_time(moment: dt.datetime) -> str:
+    """The Hub's timestamps: UTC, milliseconds, a `Z` suffix."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def _model_info(detail: PresetDetail, found: common.RevisionRef) -> dict[str, Any]:
     summary = detail.summary
     return {
@@ -103,8 +111,8 @@ def _model_info(detail: PresetDetail, found: common.RevisionRef) -> dict[str, An
         "modelId": summary.full_name,
         "author": summary.namespace,
         "sha": commit_of(found.digest),
-        "lastModified": summary.updated_at.isoformat(),
-        "createdAt": summary.created_at.isoformat(),
+        "lastModified": _hub_time(summary.updated_at),
+        "createdAt": _hub_time(summary.created_at),
         "private": summary.visibility == "private",
         "disabled": False,
         "gated": False,
@@ -230,11 +238,17 @@ async def _resolve_file(
     return common.BlobResponse(resolved.path / entry.path, headers=headers)
 
 
-@router.api_route(
+@router.head(
     "/{namespace}/{name}/resolve/{rev}/{path:path}",
-    methods=["GET", "HEAD"],
+    summary="A file's metadata (Hub protocol)",
+    response_class=Response,
+    operation_id="hub_head_file",
+)
+@router.get(
+    "/{namespace}/{name}/resolve/{rev}/{path:path}",
     summary="Download a file (Hub protocol)",
     response_class=Response,
+    operation_id="hub_get_file",
 )
 async def resolve(
     namespace: str,
@@ -248,11 +262,17 @@ async def resolve(
     return await _resolve_file(request, svc, who, namespace, name, rev, path)
 
 
-@router.api_route(
+@router.head(
     "/{name}/resolve/{rev}/{path:path}",
-    methods=["GET", "HEAD"],
+    summary="A file's metadata, default namespace (Hub protocol)",
+    response_class=Response,
+    operation_id="hub_head_bare_file",
+)
+@router.get(
+    "/{name}/resolve/{rev}/{path:path}",
     summary="Download a file of the default namespace (Hub protocol)",
     response_class=Response,
+    operation_id="hub_get_bare_file",
 )
 async def resolve_bare(
     name: str, rev: str, path: str, request: Request, svc: ServicesDep, who: PrincipalDep

@@ -124,12 +124,18 @@ def get_revision(
     raise common.not_found(namespace, name)  # deleted between the two reads
 
 
-@router.api_route(
+@router.head(
     "/presets/{namespace}/{name}/revisions/{ref}/files/{path:path}",
-    methods=["GET", "HEAD"],
-    summary="Download one file of a revision",
+    summary="A file's size and sha256 (headers only)",
+    response_class=Response,
+    operation_id="head_file",
+)
+@router.get(
+    "/presets/{namespace}/{name}/revisions/{ref}/files/{path:path}",
+    summary="Download one file of a revision (ranges work)",
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}},
+    operation_id="get_file",
 )
 async def get_file(
     namespace: str,
