@@ -203,6 +203,7 @@ def search(
     if as_json:
         items = [
             {
+                "id": p.full_name,
                 **dataclasses.asdict(p),
                 "created_at": str(p.created_at),
                 "updated_at": str(p.updated_at),

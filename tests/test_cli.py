@@ -152,3 +152,60 @@ def test_upload_and_alias(
     info = json.loads(run("info", "team/tiny", "--json").stdout)
     assert info["revisions"][0]["aliases"] == ["latest", "stable"]
     assert info["revisions"][0]["message"] == "first"
+
+
+def test_tokens_serve_and_remote_upload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keras_hub_preset: Path
+) -> None:
+    from tests.web.live import free_port
+
+    monkeypatch.setenv("REGISTRY_HOME", str(tmp_path / "server"))
+    created = run("token", "create", "--scope", "write", "--owner", "alice", "--json")
+    assert created.returncode == 0, created.stderr
+    secret = json.loads(created.stdout)["token"]
+    listed = json.loads(run("token", "list", "--owner", "alice", "--json").stdout)
+    assert [(t["scope"], t["revoked"]) for t in listed] == [("write", False)]
+    assert secret not in json.dumps(listed)
+
+    port = free_port()
+    server = subprocess.Popen(
+        [REGISTRY or "registry", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ.copy(),
+    )
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, "serve did not start"
+            time.sleep(0.2)
+        monkeypatch.setenv("REGISTRY_HOME", str(tmp_path / "client"))
+        monkeypatch.setenv("REGISTRY_URL", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("REGISTRY_TOKEN", secret)
+        uploaded = run("upload", str(keras_hub_preset), "tiny", "--json")
+        assert uploaded.returncode == 0, uploaded.stderr
+        assert json.loads(uploaded.stdout)["preset"] == "alice/tiny"
+        found = json.loads(run("search", "tiny", "--json").stdout)
+        assert "alice/tiny" in [p["id"] for p in found["items"]]
+        loaded = run("load", "alice/tiny")
+        assert loaded.returncode == 0 and "parameters: 28,256" in loaded.stdout, loaded.stderr
+        assert run("delete", "alice/tiny", "--yes").returncode == 0
+        gone = run("info", "alice/tiny")
+        assert gone.returncode == 1 and "alice/tiny" in gone.stderr
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert f"Serving the registry at http://127.0.0.1:{port}/" in output
+
+    monkeypatch.setenv("REGISTRY_HOME", str(tmp_path / "server"))
+    monkeypatch.delenv("REGISTRY_URL")
+    assert run("token", "revoke", str(listed[0]["id"]), "--owner", "alice").returncode == 0
+    assert json.loads(run("token", "list", "--owner", "alice", "--json").stdout)[0]["revoked"]

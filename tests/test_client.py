@@ -50,9 +50,11 @@ def test_lock_round_trip(registry: Registry, tmp_path: Path) -> None:
         registry.verify_lock(path)
 
 
-def test_remote_mode_is_not_there_yet(tmp_path: Path) -> None:
-    with pytest.raises(RegistryError, match="registry server"):
-        Registry("http://127.0.0.1:1", cache_dir=tmp_path)
+def test_an_unreachable_server_is_named(tmp_path: Path) -> None:
+    registry = Registry("http://127.0.0.1:9", cache_dir=tmp_path)
+    with pytest.raises(RegistryError, match=r"Cannot reach the registry server http://127.0.0.1:9"):
+        registry.search("gpt2")
+    registry.close()
 
 
 def test_upload_records_an_immutable_revision(registry: Registry, keras_hub_preset: Path) -> None:

@@ -1,0 +1,140 @@
+"""HTML pages: catalog, preset, upload with a token, login with CSRF. No JavaScript."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from tests.web.conftest import multipart_files, tar_of
+from tests.web.live import token
+
+HTML = {"Accept": "text/html"}
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "the form has no CSRF field"
+    return found.group(1)
+
+
+def _login(client: TestClient, owner: str = "alice", scope: str = "write") -> None:
+    page = client.get("/login")
+    response = client.post(
+        "/login",
+        data={"token": token(client.app, owner, scope), "csrf_token": _csrf(page.text),  # type: ignore[arg-type]
+              "next": "/upload"},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert response.status_code == 303 and response.headers["location"] == "/upload"
+
+
+def test_catalog_lists_presets_with_readable_sizes(client: TestClient) -> None:
+    page = client.get("/", headers=HTML)
+    assert page.status_code == 200
+    assert "gpt2_tiny_demo" in page.text and "124.4M" in page.text and "78.1K" in page.text
+    assert "synced" in page.text and "not synced" in page.text
+    assert page.headers["content-security-policy"].startswith("default-src 'self'")
+    found = client.get("/", params={"q": "medium"})
+    assert "gpt2_medium_en" in found.text and "gpt2_tiny_demo" not in found.text
+    filtered = client.get("/", params={"size": "large", "sort": "parameters"})
+    assert filtered.text.index("gpt2_extra_large_en") < filtered.text.index("gpt2_large_en")
+    synced = client.get("/", params={"synced": "1"})
+    assert "gpt2_tiny_demo" in synced.text and "gpt2_base_en" not in synced.text
+    nothing = client.get("/", params={"q": "zzzz-nothing"})
+    assert "No preset matches" in nothing.text
+
+
+def test_preset_page(client: TestClient) -> None:
+    page = client.get("/presets/keras/gpt2_tiny_demo")
+    assert page.status_code == 200
+    text = page.text
+    assert '<h2 id="card-h">Model card</h2>' in text and "<table>" in text  # rendered Markdown
+    assert "vocabulary_size" in text and "384" in text  # the architecture table
+    assert "model.weights.h5" in text and "Registry(" in text and "HF_ENDPOINT" in text
+    assert "from_preset(&#34;hf://keras/gpt2_tiny_demo&#34;)" in text
+    assert "78.1K parameters" in text
+    missing = client.get("/presets/keras/absent", headers=HTML)
+    assert missing.status_code == 404 and "Not found" in missing.text
+    unsynced = client.get("/presets/keras/gpt2_base_en")
+    assert unsynced.status_code == 200 and "registry sync keras/gpt2_base_en" in unsynced.text
+
+
+def test_model_cards_are_rendered_safely(
+    client: TestClient, alice: dict[str, str], keras_hub_preset: Path
+) -> None:
+    (keras_hub_preset / "README.md").write_text(
+        "# Card\n\n<script>alert(1)</script>\n\n[click](javascript:alert(1))\n"
+    )
+    client.post(
+        "/api/v1/presets/alice/carded/revisions",
+        content=tar_of(keras_hub_preset),
+        headers={**alice, "Content-Type": "application/gzip"},
+    )
+    text = client.get("/presets/alice/carded").text
+    assert "<script>alert(1)</script>" not in text and "&lt;script&gt;" in text
+    assert 'href="javascript:' not in text
+
+
+def test_upload_through_the_form(client: TestClient, keras_hub_preset: Path) -> None:
+    assert "Sign in with a token" in client.get("/upload").text
+    _login(client)
+    form = client.get("/upload")
+    assert "Preset name" in form.text
+    response = client.post(
+        "/upload",
+        data={"csrf_token": _csrf(form.text), "name": "webbed", "description": "From the form",
+              "tags": "gpt2, web"},
+        files=multipart_files(keras_hub_preset, prefix="keras_hub/"),
+        follow_redirects=False,
+    )  # fmt: skip
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/presets/alice/webbed"
+    page = client.get("/presets/alice/webbed")
+    assert "From the form" in page.text and "28.3K parameters" in page.text
+    assert "alice/webbed" in client.get("/", params={"tag": "web"}).text
+
+
+def test_forms_need_their_csrf_token(client: TestClient, keras_hub_preset: Path) -> None:
+    _login(client)
+    response = client.post(
+        "/upload",
+        data={"csrf_token": "forged", "name": "forged"},
+        files=multipart_files(keras_hub_preset),
+    )
+    assert response.status_code == 403 and "CSRF" in response.text
+    assert client.get("/api/v1/presets/alice/forged").status_code == 404
+    assert client.post("/logout", data={"csrf_token": "forged"}).status_code == 403
+
+
+def test_a_bad_upload_shows_the_form_again_with_the_reason(
+    client: TestClient, keras_hub_preset: Path
+) -> None:
+    _login(client)
+    (keras_hub_preset / "pytorch_model.bin").write_bytes(b"\x80\x04.")
+    form = client.get("/upload")
+    response = client.post(
+        "/upload",
+        data={"csrf_token": _csrf(form.text), "name": "pickled"},
+        files=multipart_files(keras_hub_preset),
+    )
+    assert response.status_code == 422
+    assert "pickle" in response.text and "Preset name" in response.text
+
+
+def test_login_refuses_unknown_tokens_and_logout_forgets(client: TestClient) -> None:
+    page = client.get("/login")
+    refused = client.post("/login", data={"token": "kpr_nope", "csrf_token": _csrf(page.text)})
+    assert refused.status_code == 401 and "unknown or revoked" in refused.text
+    _login(client)
+    assert "Sign out alice" in client.get("/").text
+    logout = client.post("/logout", data={"csrf_token": _csrf(client.get("/").text)},
+                         follow_redirects=False)  # fmt: skip
+    assert logout.status_code == 303
+    assert "Sign in" in client.get("/").text
+
+
+def test_login_never_redirects_off_site(client: TestClient) -> None:
+    page = client.get("/login", params={"next": "//evil.example/"})
+    assert 'value="/"' in page.text
