@@ -197,15 +197,16 @@ def _insert_ignoring_conflicts(
         session.execute(_upsert_statement(session, model).on_conflict_do_nothing(), rows)
 
 
-def create_revision(
+def record_revision(
     session: Session,
     preset: Preset,
     manifest: Manifest,
     *,
     uploader: str | None = None,
     message: str = "",
-) -> Revision:
-    """Record an immutable revision and its files (idempotent by content).
+) -> tuple[Revision, bool]:
+    """Record an immutable revision and its files (idempotent by content);
+    return it and whether this call created it.
 
     The same files give the same digest and return the existing revision. The
     revision, its file rows and the blob rows are written in the caller's
@@ -217,7 +218,7 @@ def create_revision(
         )
     )
     if existing is not None:
-        return existing
+        return existing, False
     _insert_ignoring_conflicts(
         session, Blob, [{"sha256": f.sha256, "size": f.size} for f in manifest.files]
     )
@@ -240,9 +241,21 @@ def create_revision(
         )
         if found is None:
             raise
-        return found
+        return found, False
     preset.updated_at = _now()
-    return revision
+    return revision, True
+
+
+def create_revision(
+    session: Session,
+    preset: Preset,
+    manifest: Manifest,
+    *,
+    uploader: str | None = None,
+    message: str = "",
+) -> Revision:
+    """`record_revision` without the flag: the revision these files make."""
+    return record_revision(session, preset, manifest, uploader=uploader, message=message)[0]
 
 
 def create_alias(session: Session, preset: Preset, name: str, revision: Revision) -> Alias:

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from registry.catalog.models import Preset, Revision
+from registry.catalog.models import Preset
 from registry.catalog.queries import EVERYONE, find_preset
-from registry.catalog.service import PresetSpec, create_revision, move_alias, upsert_preset
+from registry.catalog.service import PresetSpec, move_alias, record_revision, upsert_preset
 from registry.errors import ChecksumMismatchError, PermissionDeniedError, UnsafePresetError
 from registry.preset.manifest import MANIFEST_FILE, Manifest, read_manifest
 from registry.preset.upload import CHUNK, Staging
@@ -144,16 +144,13 @@ def publish(
         if existing is not None:
             spec = _keep_fields(spec, existing, request)
         preset = upsert_preset(session, spec)
-        known = {revision.digest for revision in preset.revisions}
-        revision: Revision = create_revision(
+        revision, created = record_revision(
             session, preset, manifest, uploader=request.owner, message=request.message
         )
         session.flush()
         move_alias(session, preset, request.alias, revision)
     resolved = Resolved(request.handle.full_name, manifest.revision_id, tree, manifest)
-    return Published(
-        resolved, manifest.revision_id not in known, facts.parameter_count, facts.architecture
-    )
+    return Published(resolved, created, facts.parameter_count, facts.architecture)
 
 
 def _keep_fields(spec: PresetSpec, preset: Preset, request: UploadRequest) -> PresetSpec:
