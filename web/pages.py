@@ -128,6 +128,7 @@ def catalog(
     size: Annotated[str, Query(max_length=16)] = "",
     source: Annotated[str, Query(max_length=16)] = "",
     tag: Annotated[str, Query(max_length=64)] = "",
+    namespace: Annotated[str, Query(max_length=128)] = "",
     synced: Annotated[str, Query(max_length=8)] = "",
     sort: Annotated[str, Query(max_length=16)] = "relevance",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
@@ -140,6 +141,7 @@ def catalog(
         source_kind=source if source in _SOURCES else None,
         tag=tag or None,
         synced=True if synced == "1" else None,
+        namespace=namespace or None,
     )
     sort = sort if sort in SORT_KEYS else "relevance"
     with svc.resolver.catalog.transaction(write=False) as session:
@@ -147,7 +149,7 @@ def catalog(
             session, q, filters=filters, sort=sort, page=page, per_page=20, viewer=who.viewer
         )
     query = {"q": q, "architecture": architecture, "size": size, "source": source, "tag": tag,
-             "synced": synced, "sort": sort}  # fmt: skip
+             "namespace": namespace, "synced": synced, "sort": sort}  # fmt: skip
     kept = {k: v for k, v in query.items() if v and not (k == "sort" and v == "relevance")}
 
     def page_url(number: int) -> str:
