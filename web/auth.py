@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from registry.catalog.models import Preset
 from registry.catalog.queries import ANONYMOUS, Viewer
@@ -92,7 +93,7 @@ def principal_for(svc: Services, secret: str) -> Principal | None:
         return Principal(owner=token.owner, scope=token.scope, token_name=token.name or None)
 
 
-def principal(request: Request, svc: ServicesDep) -> Principal:
+async def principal(request: Request, svc: ServicesDep) -> Principal:
     """FastAPI dependency: the caller, from the bearer header or the page cookie.
 
     Raises:
@@ -100,7 +101,7 @@ def principal(request: Request, svc: ServicesDep) -> Principal:
     """
     secret = _bearer(request)
     if secret is not None:
-        found = principal_for(svc, secret)
+        found = await run_in_threadpool(principal_for, svc, secret)
         if found is None:
             raise AuthenticationError(
                 "The bearer token is unknown or revoked. Ask the server's operator for a "
@@ -109,7 +110,7 @@ def principal(request: Request, svc: ServicesDep) -> Principal:
         return found
     cookie = request.cookies.get(TOKEN_COOKIE)
     if cookie:
-        return principal_for(svc, cookie) or ANONYMOUS_PRINCIPAL
+        return await run_in_threadpool(principal_for, svc, cookie) or ANONYMOUS_PRINCIPAL
     return ANONYMOUS_PRINCIPAL
 
 

@@ -76,6 +76,16 @@ TEMPLATES.env.filters["count"] = human_count
 TEMPLATES.env.filters["bytes"] = human_bytes
 
 
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
 def render(
     request: Request, template: str, context: dict[str, Any], status: int = 200
 ) -> HTMLResponse:
@@ -90,12 +100,7 @@ def render(
     )
     if request.cookies.get(CSRF_COOKIE) != token:
         _set_cookie(request, response, CSRF_COOKIE, token)
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers.update(_SECURITY_HEADERS)
     return response
 
 
@@ -132,7 +137,13 @@ def catalog(
     synced: Annotated[str, Query(max_length=8)] = "",
     sort: Annotated[str, Query(max_length=16)] = "relevance",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
-) -> HTMLResponse:
+) -> Response:
+    # Anonymous pages hold nothing personal: cached until the catalog changes.
+    cacheable = who.owner is None and not request.cookies
+    key = ("catalog-page", str(request.url.query))
+    cached, generation = svc.cache.lookup(key) if cacheable else (None, 0)
+    if cached is not None:
+        return HTMLResponse(cached.body, headers=_SECURITY_HEADERS)
     low, high = _SIZE_BUCKETS.get(size, (None, None))
     filters = SearchFilters(
         architecture=architecture or None,
@@ -155,7 +166,7 @@ def catalog(
     def page_url(number: int) -> str:
         return "/?" + urlencode({**kept, "page": number})
 
-    return render(
+    response = render(
         request,
         "catalog.html",
         {
@@ -169,6 +180,9 @@ def catalog(
             "filtered": bool(kept),
         },
     )
+    if cacheable:
+        svc.cache.store(key, generation, bytes(response.body), "text/html")
+    return response
 
 
 # === One preset ===
@@ -291,6 +305,7 @@ async def _receive_form_upload(request: Request, svc: Services, who: Principal) 
         upload,
         authorize=lambda preset: who.authorize_upload(namespace, preset),
     )
+    svc.cache.changed()
     return f"/presets/{namespace}/{name}", published
 
 

@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from registry.config import Settings
 from registry.preset.validate import Limits
 from registry.resolver.resolve import Resolver
+from web.cache import ResponseCache
 
 
 @dataclass
@@ -22,18 +23,25 @@ class Services:
     settings: Settings
     resolver: Resolver
     limits: Limits
+    cache: ResponseCache
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
         # A server answers from its own catalog; it never forwards to another one.
         settings = dataclasses.replace(settings, url=None, token=None)
-        return cls(settings=settings, resolver=Resolver(settings), limits=Limits.from_env())
+        resolver = Resolver(settings)
+        return cls(
+            settings=settings,
+            resolver=resolver,
+            limits=Limits.from_env(),
+            cache=ResponseCache(resolver.catalog),
+        )
 
     def close(self) -> None:
         self.resolver.catalog.close()
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
     """FastAPI dependency: the application's `Services`."""
     found: Services = request.app.state.services
     return found

@@ -13,12 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.catalog import migrate
+from registry.catalog.models import CatalogState
 from registry.config import Settings
 from registry.errors import CatalogUnavailableError
 
@@ -96,6 +97,26 @@ def check_connection(engine: Engine) -> None:
         ) from error
 
 
+CHANGED = "catalog_changed"
+
+
+def mark_changed(session: Session) -> None:
+    """Note that this transaction changes what readers see (see `generation`)."""
+    session.info[CHANGED] = True
+
+
+def _count_generation(session: Session) -> None:
+    # Last statement before COMMIT, so writers never wait on it while holding
+    # other locks: concurrent writers take it in commit order.
+    if session.info.pop(CHANGED, False):
+        session.execute(update(CatalogState).values(generation=CatalogState.generation + 1))
+
+
+def generation(session: Session) -> int:
+    """The catalog's generation: it grows with every committed visible change."""
+    return int(session.scalar(select(CatalogState.generation)) or 0)
+
+
 class Catalog:
     """The catalog database: an engine, its schema kept at head, and sessions.
 
@@ -110,6 +131,7 @@ class Catalog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        event.listen(self._sessions, "before_commit", _count_generation)
 
     @classmethod
     def open(cls, url: str | None = None, *, upgrade: bool = True, seed: bool = True) -> Catalog:

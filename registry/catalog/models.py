@@ -253,3 +253,13 @@ def _refuse_change(mapper: object, connection: object, target: Revision | Revisi
 
 for _immutable in (Revision, RevisionFile):
     event.listen(_immutable, "before_update", _refuse_change)
+
+
+class CatalogState(Base):
+    """One row: a counter that every visible change of the catalog increments
+    (in the changing transaction), so caches know when they are stale."""
+
+    __tablename__ = "catalog_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)

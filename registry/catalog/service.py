@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from registry.catalog.database import mark_changed
 from registry.catalog.models import (
     SOURCE_KINDS,
     VISIBILITIES,
@@ -141,6 +142,7 @@ def create_preset(session: Session, spec: PresetSpec) -> Preset:
             f"Preset {spec.namespace}/{spec.name} already exists. Upload a new revision "
             "to it, or choose another name."
         ) from error
+    mark_changed(session)
     return preset
 
 
@@ -181,6 +183,7 @@ def update_preset(session: Session, preset: Preset, spec: PresetSpec) -> bool:
         return False
     preset.updated_at = _now()
     session.flush()
+    mark_changed(session)
     return True
 
 
@@ -243,6 +246,7 @@ def record_revision(
             raise
         return found, False
     preset.updated_at = _now()
+    mark_changed(session)
     return revision, True
 
 
@@ -275,6 +279,7 @@ def create_alias(session: Session, preset: Preset, name: str, revision: Revision
             f"{preset.namespace}/{preset.name} already has an alias {name!r}. "
             "Move it instead (`registry alias --force`), or pick another name."
         ) from error
+    mark_changed(session)
     return alias
 
 
@@ -291,6 +296,7 @@ def move_alias(session: Session, preset: Preset, name: str, revision: Revision) 
         )
     )
     session.expire(preset, ["aliases"])
+    mark_changed(session)
 
 
 def delete_preset(session: Session, preset: Preset) -> None:
@@ -298,6 +304,7 @@ def delete_preset(session: Session, preset: Preset) -> None:
     the database cascades)."""
     session.execute(delete(Preset).where(Preset.id == preset.id))
     session.expunge(preset)
+    mark_changed(session)
 
 
 def record_download(session: Session, preset: Preset) -> None:

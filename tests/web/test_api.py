@@ -89,6 +89,7 @@ def test_missing_things_are_404_with_an_error_body(client: TestClient, path: str
 def test_upload_files_and_archives(
     client: TestClient, alice: dict[str, str], keras_hub_preset: Path, home: Path
 ) -> None:
+    assert client.get("/api/v1/presets", params={"namespace": "alice"}).json()["total"] == 0
     response = client.post(
         "/api/v1/presets/alice/tiny/revisions",
         files=multipart_files(keras_hub_preset, prefix="tiny/"),
@@ -102,6 +103,8 @@ def test_upload_files_and_archives(
     assert body["created"] and body["parameter_count"] == 28256 and body["alias"] == "latest"
     detail = client.get("/api/v1/presets/alice/tiny").json()
     assert detail["description"] == "A tiny GPT-2" and detail["tags"] == ["gpt2", "tiny"]
+    found = client.get("/api/v1/presets", params={"namespace": "alice"}).json()  # not stale
+    assert [p["id"] for p in found["items"]] == ["alice/tiny"]
     assert detail["owner"] == "alice" and detail["source_kind"] == "upload"
     # The same files as an archive: the same revision, nothing stored twice.
     blobs = _blobs(home)

@@ -97,6 +97,8 @@ def test_an_upload_through_one_is_served_by_the_other(
     two_servers: tuple[str, str, str], keras_hub_preset: Path
 ) -> None:
     first, second, secret = two_servers
+    search = {"q": "tiny", "namespace": "alice"}
+    assert httpx.get(f"{second}/api/v1/presets", params=search).json()["items"] == []  # cached
     uploaded = _upload(first, secret, tar_of(keras_hub_preset))
     assert uploaded.status_code == 201, uploaded.text
     digest = uploaded.json()["revision"]["digest"]
@@ -108,6 +110,11 @@ def test_an_upload_through_one_is_served_by_the_other(
     assert hashlib.sha256(served.content).hexdigest() == hashlib.sha256(weights).hexdigest()
     hub = httpx.get(f"{second}/api/models/alice/tiny")
     assert hub.json()["sha"] == digest[:40]
+    # The other process's cached search notices the catalog's new generation.
+    deadline = time.monotonic() + 2
+    while not httpx.get(f"{second}/api/v1/presets", params=search).json()["items"]:
+        assert time.monotonic() < deadline, "a stale cached search outlived the change"
+        time.sleep(0.05)
 
 
 def test_concurrent_uploads_of_one_name_both_become_revisions(

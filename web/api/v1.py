@@ -51,7 +51,8 @@ _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 
 
 @router.get("/presets", response_model=SearchOut, summary="Search presets")
-def search(
+async def search(
+    request: Request,
     svc: ServicesDep,
     who: PrincipalDep,
     q: Annotated[str, Query(max_length=200, description="Words of names, descriptions, tags")] = "",
@@ -69,7 +70,12 @@ def search(
     order: Annotated[Literal["asc", "desc"] | None, Query()] = None,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> SearchOut:
+) -> Response:
+    # Answers are cached per query and viewer until the catalog changes (web.cache).
+    key = ("search", who.owner, str(request.url.query))
+    cached, generation = svc.cache.lookup(key)
+    if cached is not None:
+        return Response(cached.body, media_type=cached.media_type)
     filters = SearchFilters(
         architecture=architecture,
         min_parameters=min_parameters,
@@ -79,18 +85,24 @@ def search(
         synced=synced,
         namespace=namespace,
     )
-    with svc.resolver.catalog.transaction(write=False) as session:
-        found = search_presets(
-            session,
-            q,
-            filters=filters,
-            sort=sort,
-            descending=None if order is None else order == "desc",
-            page=page,
-            per_page=per_page,
-            viewer=who.viewer,
-        )
-    return SearchOut.of(found)
+
+    def run() -> bytes:
+        with svc.resolver.catalog.transaction(write=False) as session:
+            found = search_presets(
+                session,
+                q,
+                filters=filters,
+                sort=sort,
+                descending=None if order is None else order == "desc",
+                page=page,
+                per_page=per_page,
+                viewer=who.viewer,
+            )
+        return SearchOut.of(found).model_dump_json().encode()
+
+    body = await run_in_threadpool(run)
+    svc.cache.store(key, generation, body, "application/json")
+    return Response(body, media_type="application/json")
 
 
 @router.get("/presets/{namespace}/{name}", response_model=PresetDetailOut, summary="One preset")
@@ -231,6 +243,7 @@ async def receive_and_publish(
         upload,
         authorize=lambda preset: who.authorize_upload(namespace, preset),
     )
+    svc.cache.changed()
     return published, upload
 
 
@@ -304,7 +317,9 @@ def put_alias(
         if target is None:
             raise PresetNotFoundError(f"{namespace}/{name} has no revision {body.revision!r}.")
         move_alias(session, preset, alias, target)
-        return AliasOut(preset=f"{namespace}/{name}", alias=alias, revision=target.digest)
+        digest = target.digest
+    svc.cache.changed()
+    return AliasOut(preset=f"{namespace}/{name}", alias=alias, revision=digest)
 
 
 @router.delete(
@@ -321,6 +336,7 @@ def delete(namespace: str, name: str, svc: ServicesDep, who: PrincipalDep) -> Re
             raise common.not_found(namespace, name)
         who.authorize_upload(namespace, preset)
         delete_preset(session, preset)
+    svc.cache.changed()
     return Response(status_code=204)
 
 
