@@ -124,7 +124,7 @@ def _set_cookie(request: Request, response: Response, name: str, value: str) -> 
 
 
 @router.get("/", response_class=HTMLResponse)
-def catalog(
+async def catalog(
     request: Request,
     svc: ServicesDep,
     who: PrincipalDep,
@@ -144,6 +144,19 @@ def catalog(
     cached, generation = svc.cache.lookup(key) if cacheable else (None, 0)
     if cached is not None:
         return HTMLResponse(cached.body, headers=_SECURITY_HEADERS)
+    response = await run_in_threadpool(
+        _catalog_page, request, svc, who, q, architecture, size, source, tag, namespace,
+        synced, sort, page,
+    )  # fmt: skip
+    if cacheable:
+        svc.cache.store(key, generation, bytes(response.body), "text/html")
+    return response
+
+
+def _catalog_page(
+    request: Request, svc: Services, who: Principal, q: str, architecture: str, size: str,
+    source: str, tag: str, namespace: str, synced: str, sort: str, page: int,
+) -> HTMLResponse:  # fmt: skip
     low, high = _SIZE_BUCKETS.get(size, (None, None))
     filters = SearchFilters(
         architecture=architecture or None,
@@ -166,7 +179,7 @@ def catalog(
     def page_url(number: int) -> str:
         return "/?" + urlencode({**kept, "page": number})
 
-    response = render(
+    return render(
         request,
         "catalog.html",
         {
@@ -180,9 +193,6 @@ def catalog(
             "filtered": bool(kept),
         },
     )
-    if cacheable:
-        svc.cache.store(key, generation, bytes(response.body), "text/html")
-    return response
 
 
 # === One preset ===
