@@ -268,9 +268,13 @@ def lock(
     output: Annotated[Path, typer.Option("--output", "-o", help="The lock file.")] = Path(
         "presets.lock"
     ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Pin presets to their revisions, with every file's size and sha256."""
     path = _registry().lock(presets, output)
+    if as_json:
+        print(json.dumps({"lock_file": str(path), "presets": presets}))
+        return
     stdout.print(f"wrote {path} ({len(presets)} preset(s))", highlight=False)
 
 
@@ -282,6 +286,7 @@ def verify(
     offline: Annotated[
         bool, typer.Option("--offline", help="Never fetch; missing is an error.")
     ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Check files against recorded digests. Exit 0: all match; 1: a mismatch; 2: missing data."""
     if offline:
@@ -296,6 +301,8 @@ def verify(
     except (PresetFormatError, PresetNotFoundError) as error:  # usage or missing data
         stderr.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from error
+    if as_json:
+        print(json.dumps(dataclasses.asdict(report) | {"ok": report.ok}, indent=2))
     for mismatch in report.mismatches:
         stderr.print(
             f"MISMATCH {mismatch.preset} {mismatch.path}: expected {mismatch.expected}, "
@@ -310,6 +317,8 @@ def verify(
         raise typer.Exit(1)
     if report.missing:
         raise typer.Exit(2)
+    if as_json:
+        return
     stdout.print(
         f"ok: {report.checked} preset(s) verified{' (full rehash)' if full else ''}",
         highlight=False,
@@ -483,6 +492,7 @@ def token_list(
 def token_revoke(
     token_id: Annotated[int, typer.Argument(help="The token's id (`registry token list`).")],
     owner: Annotated[str | None, typer.Option(help="Whose token (default: yours).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Revoke a token: it stops working at once."""
     from registry.catalog.service import revoke_token
@@ -493,6 +503,9 @@ def token_revoke(
         revoked = revoke_token(session, token_id, owner=owner or _uploader())
     if not revoked:
         raise PresetNotFoundError(f"No live token {token_id} of {owner or _uploader()}.")
+    if as_json:
+        print(json.dumps({"revoked": token_id}))
+        return
     stdout.print(f"revoked token {token_id}", highlight=False)
 
 
@@ -518,12 +531,16 @@ def gc(
         str | None,
         typer.Option(help="Evict least recently used synced revisions to fit, e.g. 20GB."),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Remove stored revisions the catalog no longer records, and stale temp files."""
     from registry.resolver.resolve import default_resolver
 
     limit = _parse_size(max_size) if max_size else None
     report = default_resolver().gc(grace_s=grace, max_bytes=limit)
+    if as_json:
+        print(json.dumps(dataclasses.asdict(report)))
+        return
     stdout.print(
         f"removed {report.trees} revision(s) ({report.evicted} evicted to fit), "
         f"{report.blobs} blob(s) ({report.bytes_freed:,} bytes), "
@@ -537,7 +554,9 @@ app.add_typer(db_app, name="db")
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """Apply the catalog's migrations (REGISTRY_DB_URL, or SQLite under REGISTRY_HOME)."""
     from registry.catalog import migrate
     from registry.catalog.database import check_connection, make_engine
@@ -548,11 +567,14 @@ def db_upgrade() -> None:
     where = engine.url.render_as_string(hide_password=True)
     head = migrate.head_revision()
     before = migrate.current_revision(engine)
-    if before == head:
+    if before != head:
+        migrate.ensure_schema(engine)
+    if as_json:
+        print(json.dumps({"database": where, "from": before, "to": head}))
+    elif before == head:
         stdout.print(f"{where} is already at migration {head}", highlight=False)
-        return
-    migrate.ensure_schema(engine)
-    stdout.print(f"{where}: migrated from {before or 'empty'} to {head}", highlight=False)
+    else:
+        stdout.print(f"{where}: migrated from {before or 'empty'} to {head}", highlight=False)
 
 
 def main() -> None:

@@ -107,9 +107,9 @@ def test_sync_corrupt_repair_and_gc(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     repaired = run("sync", "--force", "keras/gpt2_tiny_demo")
     assert repaired.returncode == 0, repaired.stderr
     assert run("load", "gpt2_tiny_demo").returncode == 0
-    collected = run("gc", "--grace", "0")
+    collected = run("gc", "--grace", "0", "--json")
     assert collected.returncode == 0
-    assert "removed 0 revision(s)" in collected.stdout
+    assert json.loads(collected.stdout)["trees"] == 0
 
 
 def test_lock_and_verify_in_ci(
@@ -129,9 +129,11 @@ def test_lock_and_verify_in_ci(
     data = bytearray(blob.read_bytes())
     data[len(data) // 2] ^= 0x01
     blob.write_bytes(bytes(data))
-    failed = run("verify", "--lock", str(lock_file), "--full")
+    failed = run("verify", "--lock", str(lock_file), "--full", "--json")
     assert failed.returncode == 1
     assert f"MISMATCH {name} model.weights.h5: expected {blob.name}" in failed.stderr
+    report = json.loads(failed.stdout)
+    assert not report["ok"] and report["mismatches"][0]["expected"] == blob.name
 
     assert run("sync", "--force", name).returncode == 0
     assert run("verify", "--lock", str(lock_file), "--full").returncode == 0

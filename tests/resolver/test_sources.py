@@ -1,4 +1,9 @@
-"""Syncing from the Hub and from Kaggle with the real clients against local servers."""
+"""Syncing from the Hub and from Kaggle with the real clients against local servers.
+
+The Hub's normal paths run against this project's own server (its
+Hub-compatible routes, `our_hub`); faults (corrupt, truncated, 500, stalled
+bodies) need a server that misbehaves on purpose: `hub`, from `servers.py`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -14,6 +20,7 @@ from registry import GPT2Backbone
 from registry.catalog.queries import EVERYONE, preset_detail
 from registry.config import Settings
 from registry.errors import ChecksumMismatchError, PresetNotFoundError, SourceError
+from registry.preset.manifest import build_manifest
 from registry.resolver.resolve import Resolver
 from tests.resolver.processes import resolve_at_once
 from tests.resolver.servers import HubHandler, KaggleHandler, Repo, serve
@@ -49,6 +56,34 @@ def hub(
 
 
 @pytest.fixture()
+def our_hub(
+    fixtures: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[dict[str, Path]]:
+    """This project's own server (its Hub-compatible routes) holding org/tiny-keras
+    and org/tiny-hf; the fault tests below use `hub`, which can inject faults."""
+    from tests.web.conftest import tar_of
+    from tests.web.live import live_server, settings_at
+
+    presets = {
+        "org/tiny-keras": fixtures / "keras_hub_tiny_gpt2",
+        "org/tiny-hf": fixtures / "hf_tiny_gpt2",
+    }
+    with live_server(settings_at(tmp_path / "server")) as server:
+        headers = {"Authorization": f"Bearer {server.token('org')}",
+                   "Content-Type": "application/gzip"}  # fmt: skip
+        for repo, directory in presets.items():
+            response = httpx.post(
+                f"{server.url}/api/v1/presets/{repo}/revisions",
+                content=tar_of(directory),
+                headers=headers,
+            )
+            assert response.status_code == 201, response.text
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        yield presets
+
+
+@pytest.fixture()
 def kaggle(
     fixtures: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Iterator[dict[str, Repo]]:
@@ -60,11 +95,9 @@ def kaggle(
 
 
 @pytest.mark.parametrize("repo", ["org/tiny-keras", "org/tiny-hf"])
-def test_hub_presets_sync_and_load(
-    hub: dict[str, Repo], resolver: Resolver, fixtures: Path, repo: str
-) -> None:
+def test_hub_presets_sync_and_load(our_hub: dict[str, Path], resolver: Resolver, repo: str) -> None:
     resolved = resolver.resolve(f"hf://{repo}")
-    assert _files(resolved.path) == hub[repo].files
+    assert _files(resolved.path) == _files(our_hub[repo])
     assert resolved.preset == f"hf/{repo.replace('/', '-')}"
     backbone = GPT2Backbone.from_preset(resolved.path)
     assert backbone.hidden_dim == 32
@@ -76,8 +109,8 @@ def test_hub_presets_sync_and_load(
     assert not any(f.path.startswith(".cache") for f in resolved.manifest.files)
 
 
-def test_hub_revisions_are_pinned(hub: dict[str, Repo], resolver: Resolver) -> None:
-    commit = hub["org/tiny-hf"].commit
+def test_hub_revisions_are_pinned(our_hub: dict[str, Path], resolver: Resolver) -> None:
+    commit = build_manifest(our_hub["org/tiny-hf"]).revision_id[:40]
     assert resolver.resolve(f"hf://org/tiny-hf@{commit}").preset == f"hf/org-tiny-hf-{commit}"
     with pytest.raises(PresetNotFoundError, match="RevisionNotFoundError"):
         resolver.resolve("hf://org/tiny-hf@nope")
