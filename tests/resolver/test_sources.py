@@ -220,3 +220,57 @@ def test_a_synced_handle_resolves_from_the_store(hub: dict[str, Repo], resolver:
     assert len(hub["org/tiny-hf"].requests) == seen
     resolver.resolve("hf://org/tiny-hf", force=True)  # --force asks the Hub again
     assert len(hub["org/tiny-hf"].requests) > seen
+
+
+def test_a_stalled_download_completes_and_leaves_no_leftovers(
+    hub: dict[str, Repo], resolver: Resolver
+) -> None:
+    hub["org/tiny-keras"].faults["model.weights.h5"] = ["stall"]
+    resolved = resolver.resolve("hf://org/tiny-keras")
+    assert _files(resolved.path) == hub["org/tiny-keras"].files
+    assert list(resolver.store.tmp.iterdir()) == []
+
+
+_SYNC = """
+import sys
+from registry.config import Settings
+from registry.resolver.resolve import Resolver
+Resolver(Settings.from_env({"REGISTRY_HOME": sys.argv[1]})).resolve(sys.argv[2])
+"""
+
+
+@pytest.mark.parametrize("killed_during", ["config.json", "model.weights.h5"])
+def test_a_sync_killed_mid_download_leaves_a_consistent_store(
+    hub: dict[str, Repo], tmp_path: Path, killed_during: str
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    repo = hub["org/tiny-keras"]
+    repo.faults[killed_during] = ["stall"]  # the download hangs there: kill it then
+    home = tmp_path / "home"
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SYNC, str(home), "hf://org/tiny-keras"],
+        cwd=REPO, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while f"GET {killed_during}" not in repo.requests:
+        assert process.poll() is None and time.monotonic() < deadline, "never reached the file"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+    resolver = Resolver(Settings.from_env({"REGISTRY_HOME": str(home)}))
+    try:
+        assert list(resolver.store.trees.iterdir()) == []  # nothing half-published
+        assert list(resolver.store.tmp.iterdir()) == []  # the dead writer's staging is gone
+        resolved = resolver.resolve("hf://org/tiny-keras", verify="full")
+        assert _files(resolved.path) == repo.files
+        for blob in resolver.store.blobs.glob("*/*"):  # every stored blob is what it claims
+            assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name
+    finally:
+        resolver.catalog.close()
