@@ -63,12 +63,13 @@ def test_browse_search_sign_in_upload(page, live: LiveServer, keras_hub_preset: 
     page.fill("#name", "browser_tiny")
     page.fill("#description", "Uploaded from Chromium")
     page.fill("#tags", "gpt2, browser")
-    files = [p for p in sorted(keras_hub_preset.rglob("*")) if p.is_file()]
-    page.set_input_files("#files", [str(p) for p in files if p.parent == keras_hub_preset])
+    page.set_input_files("#folder", str(keras_hub_preset))  # the whole folder, assets too
     page.click("#upload-form button[type=submit]")
     page.wait_for_url("**/presets/alice/browser_tiny", timeout=60_000)
     assert "Uploaded from Chromium" in page.content()
     assert "28.3K parameters" in page.inner_text(".badges")
+    files = page.locator("table.files tbody tr td:first-child").all_inner_texts()
+    assert "assets/tokenizer/vocabulary.json" in files and "config.json" in files
 
     page.goto(live.url + "/?tag=browser")
     assert page.locator(".card .name").inner_text() == "alice/browser_tiny"
