@@ -328,7 +328,11 @@ def verify(
 @app.command()
 def upload(
     path: Annotated[Path, typer.Argument(help="The preset directory, or a .tar/.tar.gz/.zip.")],
-    name: Annotated[str, typer.Argument(help="namespace/name (bare: your own namespace).")],
+    name_argument: Annotated[
+        str | None,
+        typer.Argument(metavar="NAME", help="namespace/name (bare: your own namespace)."),
+    ] = None,
+    name_option: Annotated[str | None, typer.Option("--name", help="The same as NAME.")] = None,
     description: Annotated[str | None, typer.Option(help="What the preset is.")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="A tag (repeatable).")] = None,
     private: Annotated[
@@ -339,6 +343,9 @@ def upload(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Publish a preset as a new immutable revision (to REGISTRY_URL when set)."""
+    name = name_argument or name_option
+    if not name:
+        raise typer.BadParameter("give the preset's name: `registry upload PATH NS/NAME`")
     uploaded = _registry().upload(
         path,
         name,

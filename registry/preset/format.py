@@ -23,6 +23,7 @@ CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
 SHARDED_WEIGHTS_FILE = "model.weights.json"
 MAX_JSON_BYTES = 1 << 20
+MAX_JSON_DEPTH = 32
 # Weight formats that are pickles: opening one can run arbitrary code.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 _DTYPE_POLICIES = frozenset(
@@ -57,7 +58,13 @@ def read_json(path: Path, *, max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any]:
             "A preset's JSON files hold configuration only; remove what is not.",
         )
     try:
-        body = json.loads(path.read_bytes().decode("utf-8"))
+        body = json.loads(path.read_bytes().decode("utf-8"), object_pairs_hook=_unique_keys)
+    except _DuplicateKeyError as error:
+        raise PresetFormatError(
+            path,
+            f"sets the key {error.key!r} twice in one object; which one counts is ambiguous.",
+            "Keep one of them.",
+        ) from error
     except UnicodeDecodeError as error:
         raise PresetFormatError(
             path, f"is not UTF-8 ({error.reason}).", "Save it as UTF-8 JSON."
@@ -74,13 +81,88 @@ def read_json(path: Path, *, max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any]:
         raise PresetFormatError(
             path, f"holds a JSON {type(body).__name__}, not an object.", "Fix the file."
         )
+    if _depth(body) > MAX_JSON_DEPTH:
+        raise PresetFormatError(
+            path,
+            f"is nested more than {MAX_JSON_DEPTH} levels deep; no preset config is.",
+            "Fix or replace the file.",
+        )
     return body
+
+
+class _DuplicateKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in body:
+            raise _DuplicateKeyError(key)
+        body[key] = value
+    return body
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        children = (
+            node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        )
+        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+# Classes a Keras preset config may name anywhere: the allow-list's, and the
+# dtype policies a `dtype` argument may hold. Anything else (Lambda, TFSMLayer,
+# `os.system`, ...) is code, not data.
+_CONFIG_CLASSES = frozenset({"DTypePolicy", "FloatDTypePolicy"})
+
+
+def refuse_code(path: Path, config: dict[str, Any]) -> None:
+    """Refuse configs that name classes outside the allow-list anywhere, or
+    carry dunder keys (`__class__`, `__reduce__`): config is data, never code.
+
+    Raises:
+        UnsafePresetError: naming the offending class or key.
+    """
+    allowed = _CONFIG_CLASSES | SPECS.keys()
+    stack: list[Any] = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        for key, value in node.items():
+            if key.startswith("__"):
+                raise UnsafePresetError(
+                    path,
+                    f"has the key {key!r}; presets are plain data and never name Python internals.",
+                    "Remove it; save the preset again with `save_to_preset()`.",
+                )
+            if key == "class_name" and value not in allowed:
+                raise UnsafePresetError(
+                    path,
+                    f"names class_name={value!r}, which is not an allowed architecture or "
+                    "dtype policy. Lambda layers, custom objects and modules are never loaded.",
+                    f"Allowed classes: {', '.join(sorted(allowed))}.",
+                )
+            stack.append(value)
 
 
 def detect_kind(directory: Path) -> tuple[PresetKind, dict[str, Any]]:
     """Tell a keras-hub preset from a transformers checkpoint by its config."""
     path = directory / CONFIG_FILE
     config = read_json(path)
+    # The top-level class is checked against the allow-list by `architecture_spec`.
+    refuse_code(path, {key: value for key, value in config.items() if key != "class_name"})
     if "registered_name" in config or "class_name" in config:
         return PresetKind.KERAS, config
     if "model_type" in config:

@@ -17,6 +17,7 @@ from registry.errors import (
 )
 from registry.preset import convert_hf
 from registry.preset import format as preset_format
+from registry.preset.validate import check_preset_files
 from registry.preset.weights_h5 import WEIGHTS_FILE
 
 if TYPE_CHECKING:
@@ -207,6 +208,7 @@ def load_backbone(
     """
     located = locate(preset, verify=verify, resolver=resolver)
     try:
+        check_preset_files(located.directory)
         kind, config = preset_format.detect_kind(located.directory)
         loaders = {
             preset_format.PresetKind.KERAS: _load_keras,

@@ -142,7 +142,7 @@ class Staging:
             PresetFormatError: not an archive of a supported kind.
         """
         label = name or archive.name
-        ceiling = max(archive.stat().st_size, CHUNK) * self.limits.max_ratio
+        ceiling = max(archive.stat().st_size * self.limits.max_ratio, CHUNK)
         if zipfile.is_zipfile(archive):
             self._unpack_zip(archive, label, ceiling)
         elif _is_tar(archive):

@@ -329,14 +329,10 @@ def _inspect_transformers(directory: Path, config: dict[str, Any]) -> PresetFact
     return PresetFacts(GPT2.class_name, count, preset_format.PresetKind.TRANSFORMERS, arguments)
 
 
-def inspect_preset(directory: Path) -> PresetFacts:
-    """Validate a preset directory as data; return its architecture and size.
+def check_preset_files(directory: Path) -> None:
+    """Refuse a directory holding links or files no preset holds (pickles first).
 
-    Raises:
-        UnsafePresetError: a file no preset holds (pickles first), a symbolic
-            link, or a config naming a class outside the allow-list.
-        PresetFormatError: a malformed config or weights file.
-        WeightsMismatchError: weights that do not fit the config.
+    Loading, syncing and uploading all pass through this before any file is read.
     """
     for path in sorted(directory.rglob("*")):
         relative = PurePosixPath(path.relative_to(directory).as_posix())
@@ -346,6 +342,18 @@ def inspect_preset(directory: Path) -> PresetFacts:
             )
         if path.is_file() and str(relative) != MANIFEST_FILE:
             check_file_name(relative)
+
+
+def inspect_preset(directory: Path) -> PresetFacts:
+    """Validate a preset directory as data; return its architecture and size.
+
+    Raises:
+        UnsafePresetError: a file no preset holds (pickles first), a symbolic
+            link, or a config naming a class outside the allow-list.
+        PresetFormatError: a malformed config or weights file.
+        WeightsMismatchError: weights that do not fit the config.
+    """
+    check_preset_files(directory)
     kind, config = preset_format.detect_kind(directory)
     if kind is preset_format.PresetKind.KERAS:
         return _inspect_keras(directory, config)

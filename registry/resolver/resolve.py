@@ -34,6 +34,7 @@ from registry.errors import (
 )
 from registry.preset.demo import DEMO_PRESET, demo_preset_dir
 from registry.preset.manifest import Manifest
+from registry.preset.validate import check_preset_files
 from registry.resolver.handles import (
     CatalogHandle,
     Handle,
@@ -149,7 +150,8 @@ class Resolver:
     def _ingest_local(self, path: Path) -> Resolved:
         if not path.is_dir():
             raise PresetNotFoundError(f"{path} is not a directory of this machine.")
-        architecture = _architecture_of(path)  # before a byte is stored
+        check_preset_files(path)  # before a byte is stored
+        architecture = _architecture_of(path)
         manifest = self.store.ingest_directory(path)
         tree = self.store.publish_tree(manifest)
         spec = PresetSpec(
@@ -351,6 +353,7 @@ class Resolver:
         staging = self.store.staging_dir()
         try:
             download = self._download(handle, staging)
+            check_preset_files(download.path)
             architecture = _architecture_of(download.path)
             manifest = self.store.ingest_directory(download.path, link=True)
         finally:

@@ -17,7 +17,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from registry.errors import ChecksumMismatchError, OfflineError, PresetNotFoundError, SourceError
+from registry.errors import (
+    ChecksumMismatchError,
+    OfflineError,
+    PresetNotFoundError,
+    SourceError,
+    UnsafePresetError,
+)
+from registry.preset.format import PICKLE_SUFFIXES
 from registry.resolver.handles import HfHandle, KaggleHandle
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -135,6 +142,9 @@ def fetch_hf(handle: HfHandle, staging: Path) -> Download:
             revision=handle.revision,
             local_dir=staging,
             endpoint=os.environ.get("HF_ENDPOINT") or None,
+            # Only files a preset holds: a model repository's pickles, ONNX, TFLite
+            # or Flax copies are never downloaded.
+            allow_patterns=list(HUB_PRESET_PATTERNS),
         )
     except (RepositoryNotFoundError, RevisionNotFoundError) as error:
         raise PresetNotFoundError(
@@ -147,4 +157,41 @@ def fetch_hf(handle: HfHandle, staging: Path) -> Download:
         raise SourceError(f"Downloading {handle} from the Hub failed: {error}") from error
     expected = _hub_etags(staging)
     shutil.rmtree(staging / HF_METADATA_DIR.parts[0], ignore_errors=True)
+    if not any((staging / name).is_file() for name in _WEIGHTS):
+        _refuse_pickle_only(handle)
     return Download(staging, expected)
+
+
+# What `fetch_hf` downloads of a repository: the files a preset may hold.
+HUB_PRESET_PATTERNS = (
+    "*.json",
+    "*.txt",
+    "*.md",
+    "*.model",
+    "*.vocab",
+    "model.weights.h5",
+    "model.safetensors",
+    "model-*-of-*.safetensors",
+)
+_WEIGHTS = ("model.weights.h5", "model.safetensors", "model.safetensors.index.json")
+
+
+def _refuse_pickle_only(handle: HfHandle) -> None:
+    """A repository without safe weights: say why when it holds pickles."""
+    from huggingface_hub import HfApi
+
+    try:
+        files = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None).list_repo_files(
+            handle.repo_id, revision=handle.revision
+        )
+    except Exception:
+        files = []
+    pickles = [f for f in files if f.endswith(PICKLE_SUFFIXES)]
+    if pickles:
+        raise UnsafePresetError(
+            str(handle),
+            f"holds its weights only as pickles ({pickles[0]}); loading a pickle can run "
+            "arbitrary code, so they are not downloaded.",
+            "Ask for (or push) a safetensors copy: transformers' "
+            "`model.save_pretrained(dir, safe_serialization=True)`.",
+        )

@@ -113,7 +113,7 @@ def test_local_folders_are_copied_never_modified(resolver: Resolver, tmp_path: P
     source = tmp_path / "my_preset"
     source.mkdir()
     (source / "config.json").write_text('{"class_name": "GPT2Backbone"}')
-    (source / "weights.bin").write_bytes(os.urandom(1000))
+    (source / "model.safetensors").write_bytes(os.urandom(1000))
     before = _snapshot(source)
     resolved = resolver.resolve(str(source))
     assert _snapshot(source) == before
@@ -151,7 +151,7 @@ def test_eight_processes_resolving_at_once_agree(home: Path, tmp_path: Path) -> 
     source.mkdir()
     (source / "config.json").write_text('{"class_name": "GPT2Backbone"}')
     for i in range(5):
-        (source / f"file{i}.bin").write_bytes(os.urandom(200_000))
+        (source / f"model-{i + 1:05d}-of-00005.safetensors").write_bytes(os.urandom(200_000))
     results = resolve_at_once(home, str(source))
     assert len({json.dumps(r, sort_keys=True) for r in results}) == 1
     store = store_module.Store(home / "store")

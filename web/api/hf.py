@@ -49,10 +49,13 @@ class HubError(Exception):
         self.status = status
 
     def response(self) -> JSONResponse:
+        # Header values are Latin-1 on the wire; the message may echo anything a client sent.
+        header = self.message.encode("ascii", "backslashreplace").decode("ascii")
+        header = " ".join(header.split())[:500]
         return JSONResponse(
             {"error": self.message},
             status_code=self.status,
-            headers={"X-Error-Code": self.code, "X-Error-Message": self.message},
+            headers={"X-Error-Code": self.code, "X-Error-Message": header},
         )
 
 

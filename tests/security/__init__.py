@@ -1,0 +1,1 @@
+"""The attack suite: hostile presets, uploads and names (issue: untrusted presets)."""
