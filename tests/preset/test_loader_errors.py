@@ -173,7 +173,7 @@ def test_classes_outside_the_allow_list_are_refused(
 def test_dtype_must_be_a_plain_policy(keras_hub_preset: Path) -> None:
     evil = {"module": "builtins", "class_name": "eval", "config": {"name": "float32"}}
     edit_json(keras_hub_preset / "config.json", lambda c: c["config"].update(dtype=evil))
-    with pytest.raises(UnsafePresetError, match="class_name=.eval., which is not an allowed"):
+    with pytest.raises(UnsafePresetError, match=r"class_name=.eval., which is not an allowed"):
         Backbone.from_preset(keras_hub_preset)
     disguised = {"module": "builtins", "class_name": "DTypePolicy", "config": {"name": "x"}}
     edit_json(keras_hub_preset / "config.json", lambda c: c["config"].update(dtype=disguised))
