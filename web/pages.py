@@ -286,7 +286,8 @@ def upload_page(request: Request, who: PrincipalDep) -> HTMLResponse:
     return render(request, "upload.html", {"who": who, "form": {}})
 
 
-async def _receive_form_upload(request: Request, svc: Services, who: Principal) -> tuple[str, Any]:
+async def _receive_form_upload(request: Request, svc: Services, who: Principal) -> str:
+    """Receive the form's files, check them, publish; return the new preset's page."""
     who.require_write()
     staging = await run_in_threadpool(new_staging, svc.resolver, svc.limits)
     try:
@@ -308,7 +309,7 @@ async def _receive_form_upload(request: Request, svc: Services, who: Principal) 
     except BaseException:
         shutil.rmtree(staging.directory, ignore_errors=True)
         raise
-    published = await run_in_threadpool(
+    await run_in_threadpool(
         publish,
         svc.resolver,
         staging,
@@ -316,7 +317,7 @@ async def _receive_form_upload(request: Request, svc: Services, who: Principal) 
         authorize=lambda preset: who.authorize_upload(namespace, preset),
     )
     svc.cache.changed()
-    return f"/presets/{namespace}/{name}", published
+    return f"/presets/{namespace}/{name}"
 
 
 @router.post("/upload", response_model=None)
@@ -324,7 +325,7 @@ async def upload_submit(
     request: Request, svc: ServicesDep, who: PrincipalDep
 ) -> HTMLResponse | RedirectResponse:
     try:
-        target, _ = await _receive_form_upload(request, svc, who)
+        target = await _receive_form_upload(request, svc, who)
     except RegistryError as error:
         from web.errors import status_of
 

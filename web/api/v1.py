@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -225,14 +226,14 @@ async def receive_and_publish(
     who: Principal,
     namespace: str,
     name: str,
-    make_request: object,
+    make_request: Callable[[dict[str, str]], UploadRequest],
 ) -> tuple[Published, UploadRequest]:
     """Stream the body into a staging area, then validate and publish it."""
     await run_in_threadpool(check_upload_target, svc, who, namespace, name)
     staging = await run_in_threadpool(new_staging, svc.resolver, svc.limits)
     try:
         fields = await receive(request, staging)
-        upload = make_request(fields)  # type: ignore[operator]
+        upload = make_request(fields)
     except BaseException:
         shutil.rmtree(staging.directory, ignore_errors=True)
         raise
