@@ -1,0 +1,194 @@
+"""Every benchmark, side by side with its reference, in one run: `python -m bench`.
+
+    python -m bench [--only load,verify,sync,forward,catalog,web] [--out DIR] [--quick]
+
+Runs each benchmark script of this directory in its own process (each times its
+cases in fresh processes and takes medians), then writes `DIR/results.md` (the
+targets table, then every benchmark's own table) and `DIR/results.json`.
+`--quick` uses fewer runs and a smaller catalog, for a smoke test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
+    # name: (title, arguments, quick arguments)
+    "load": ("Loading: keras-hub vs this registry", ["--runs", "3"], ["--runs", "1"]),
+    "verify": ("Verifying stored presets", ["--runs", "5"], ["--runs", "1", "--presets", "10"]),
+    "sync": ("Pulling a preset from the server", ["--runs", "3"], ["--runs", "1"]),
+    "forward": ("Forward pass", ["--runs", "3"], ["--runs", "1", "--calls", "1"]),
+    "catalog": ("Catalog search", [], ["--presets", "5000", "--queries", "50"]),
+    "web": ("Web service under load", [], ["--presets", "5000", "--seconds", "3"]),
+}
+
+
+def _ratio(value: float, reference: float) -> float:
+    return value / reference if reference else float("nan")
+
+
+Row = tuple[str, str, str, bool]  # measure, figure, target, met
+
+
+def _load_targets(body: dict[str, Any]) -> list[Row]:
+    rows = body["load"]
+    reference = rows["keras-hub from_preset(dir)"]
+    verified = rows["registry load from store, fast check"]
+    time_ratio = _ratio(verified["load_s"], reference["load_s"])
+    rss_ratio = max(
+        _ratio(row["rss_mb"], reference["rss_mb"])
+        for label, row in rows.items()
+        if label.startswith("registry")
+    )
+    return [
+        ("verified load time vs keras-hub", f"{time_ratio:.2f}x", "<= 0.6x", time_ratio <= 0.6),
+        ("peak RSS vs keras-hub (worst)", f"{rss_ratio:.2f}x", "<= 0.8x", rss_ratio <= 0.8),
+    ]
+
+
+def _verify_targets(body: dict[str, Any]) -> list[Row]:
+    full = body["full"]
+    throughput = _ratio(full["sha256sum_s"], full["registry_s"])
+    one_ms = body["fast_one"]["verify_s"] * 1000
+    return [
+        ("full verify vs sha256sum", f"{throughput:.2f}x", ">= 0.9x", throughput >= 0.9),
+        ("fast-path verify, one preset", f"{one_ms:.1f} ms", "<= 50 ms", one_ms <= 50),
+    ]
+
+
+def _sync_targets(body: dict[str, Any]) -> list[Row]:
+    ours = body["registry client"]["mb_per_s"]
+    curl = _ratio(ours, body["curl"]["mb_per_s"])
+    hub = _ratio(ours, body["huggingface_hub"]["mb_per_s"])
+    return [
+        ("sync throughput vs curl", f"{curl:.2f}x", ">= 0.8x", curl >= 0.8),
+        ("sync throughput vs huggingface_hub", f"{hub:.2f}x", ">= 1.0x", hub >= 1.0),
+    ]
+
+
+def _forward_targets(body: dict[str, Any]) -> list[Row]:
+    rows = []
+    for backend in ("tensorflow", "jax"):
+        if backend not in body:
+            continue
+        theirs, ours = body[backend]["keras-hub"], body[backend]["registry"]
+        for mode in ("compiled", "eager"):
+            ratio = _ratio(ours[mode]["wall_s"], theirs[mode]["wall_s"])
+            label = f"forward ({backend}, {mode}) vs keras-hub"
+            rows.append((label, f"{ratio:.2f}x", "<= 1.0x", ratio <= 1.0))
+    return rows
+
+
+def _catalog_targets(body: list[dict[str, Any]]) -> list[Row]:
+    return [
+        (
+            f"catalog search p99, {row['backend']}, {row['query_words']}",
+            f"{row['p99_ms']:.1f} ms",
+            "< 50 ms",
+            row["p99_ms"] < 50,
+        )
+        for row in body
+    ]
+
+
+def _web_targets(body: dict[str, Any]) -> list[Row]:
+    hello = body["hello"]["requests_per_s"]
+    p99 = body["search_latency"]["p99_ms"]
+    rows = [("web search p99 (one connection)", f"{p99:.1f} ms", "< 50 ms", p99 < 50)]
+    for key, label in (
+        ("search", "search, repeated queries"),
+        ("page", "catalog page, repeated queries"),
+        ("search_cold", "search, new queries"),
+    ):
+        ratio = _ratio(body[key]["requests_per_s"], hello)
+        rows.append((f"web throughput vs hello-world ({label})", f"{ratio:.2f}x", ">= 0.5x",
+                     ratio >= 0.5))  # fmt: skip
+    if "upload" in body:
+        rss = body["upload"]["server_peak_rss_mb"]
+        rows.append(("server peak RSS, 1.4 GB upload", f"{rss:.0f} MB", "< 256 MB", rss < 256))
+    return rows
+
+
+TARGETS: dict[str, Callable[[Any], list[Row]]] = {
+    "load": _load_targets,
+    "verify": _verify_targets,
+    "sync": _sync_targets,
+    "forward": _forward_targets,
+    "catalog": _catalog_targets,
+    "web": _web_targets,
+}
+
+
+def _targets(results: dict[str, Any]) -> list[Row]:
+    """Every target with figures in `results`."""
+    return [
+        row for name, check in TARGETS.items() if name in results for row in check(results[name])
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(BENCHMARKS))
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    chosen = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(BENCHMARKS))
+    if unknown:
+        raise SystemExit(f"unknown benchmark(s) {unknown}; choose from {sorted(BENCHMARKS)}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {}
+    sections: list[str] = []
+    for name in chosen:
+        title, arguments, quick = BENCHMARKS[name]
+        output = args.out / f"{name}.json"
+        command = [sys.executable, str(HERE / f"{name}.py"), *(quick if args.quick else arguments),
+                   "--json", str(output)]  # fmt: skip
+        print(f"bench: {name} ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"bench: {name} failed:\n{done.stderr[-4000:]}")
+        results[name] = json.loads(output.read_text())
+        table = "\n".join(
+            line for line in done.stdout.splitlines() if not line.startswith(("generating", "fill"))
+        )
+        command_line = f"python bench/{name}.py {' '.join(quick if args.quick else arguments)}"
+        sections.append(f"### {title}\n\n`{command_line.strip()}` ({seconds:.0f} s)\n\n{table}\n")
+    targets = _targets(results)
+    lines = [
+        "## Benchmarks",
+        "",
+        f"`python -m bench{' --quick' if args.quick else ''}` on {platform.machine()}, "
+        f"{_cores()} cores, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}.",
+        "",
+        "| measure | figure | target | met |",
+        "|---|---:|---|---|",
+        *[f"| {m} | {f} | {t} | {'yes' if ok else 'no'} |" for m, f, t, ok in targets],
+        "",
+        *sections,
+    ]
+    (args.out / "results.md").write_text("\n".join(lines))
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    print("\n".join(lines))
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+if __name__ == "__main__":
+    main()
