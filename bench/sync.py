@@ -122,18 +122,22 @@ def main() -> None:
             "huggingface_hub": lambda target: [sys.executable, "-c", _HUB, url, str(target), NAME],
         }  # fmt: skip
         try:
-            for label, command in commands.items():
-                walls, cpus = [], []
-                for run in range(args.runs):
+            walls: dict[str, list[float]] = {label: [] for label in commands}
+            cpus: dict[str, list[float]] = {label: [] for label in commands}
+            # Interleaved, so that the machine's state (page cache, memory) drifts
+            # evenly across the clients rather than favouring one.
+            for run in range(args.runs):
+                for label, command in commands.items():
                     target = scratch / f"{label.replace(' ', '_')}-{run}"
                     wall, cpu = _timed(command(target), client_env)
-                    walls.append(wall)
-                    cpus.append(cpu)
+                    walls[label].append(wall)
+                    cpus[label].append(cpu)
                     shutil.rmtree(target, ignore_errors=True)
+            for label in commands:
                 results[label] = {
-                    "wall_s": statistics.median(walls),
-                    "cpu_s": statistics.median(cpus),
-                    "mb_per_s": size / 1e6 / statistics.median(walls),
+                    "wall_s": statistics.median(walls[label]),
+                    "cpu_s": statistics.median(cpus[label]),
+                    "mb_per_s": size / 1e6 / statistics.median(walls[label]),
                 }
         finally:
             shutil.rmtree(scratch, ignore_errors=True)

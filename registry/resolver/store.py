@@ -34,9 +34,10 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from filelock import FileLock
 
@@ -52,6 +53,8 @@ from registry.preset.manifest import (
 )
 
 CHUNK = 4 << 20
+_BATCH = 1 << 20  # add_stream's write and hash unit
+_HASH_QUEUE = 4  # batches in flight to the hashing thread (bounds memory)
 LOCK_TIMEOUT_S = 600
 
 
@@ -123,6 +126,74 @@ def _progress(label: str, total: int, enabled: bool | None) -> Iterator[Advance 
         yield lambda n: bar.advance(task, n)
 
 
+class Readable(Protocol):
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
+
+
+class _HashingWriter:
+    """Writes bytes to a file in 1 MiB batches, hashing each on a second thread
+    (hashlib releases the GIL) while the next is read and this one written.
+
+    A few batch buffers are allocated once and reused in turn (a buffer is
+    refilled only after its hash finished): allocating 1 MiB per batch costs a
+    mmap, page faults and a munmap each time, which at gigabytes dominates.
+    """
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file = file
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self._hasher = ThreadPoolExecutor(1, thread_name_prefix="registry-hash")
+        self._buffers = [bytearray(_BATCH) for _ in range(_HASH_QUEUE)]
+        self._hashing: list[Future[None] | None] = [None] * _HASH_QUEUE
+        self._index = 0
+        self._fill = 0
+
+    def _land(self) -> None:
+        if self._fill == 0:
+            return
+        view = memoryview(self._buffers[self._index])[: self._fill]
+        self._hashing[self._index] = self._hasher.submit(self.digest.update, view)
+        self.file.write(view)
+        self._index = (self._index + 1) % _HASH_QUEUE
+        self._fill = 0
+        pending = self._hashing[self._index]
+        if pending is not None:  # the next buffer's last batch must be hashed first
+            pending.result()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        while view:
+            room = _BATCH - self._fill
+            taken = view[:room]
+            self._buffers[self._index][self._fill : self._fill + len(taken)] = taken
+            self._fill += len(taken)
+            self.size += len(taken)
+            view = view[room:]
+            if self._fill == _BATCH:
+                self._land()
+
+    def read_all(self, source: Readable) -> None:
+        while True:
+            target = memoryview(self._buffers[self._index])[self._fill :]
+            read = source.readinto(target)
+            if not read:
+                return
+            self._fill += read
+            self.size += read
+            if self._fill == _BATCH:
+                self._land()
+
+    def close(self) -> None:
+        try:
+            self._land()
+            for pending in self._hashing:
+                if pending is not None:
+                    pending.result()
+        finally:
+            self._hasher.shutdown(wait=True)
+
+
 class Store:
     """A content-addressed store rooted at `root` (created on first use)."""
 
@@ -178,23 +249,36 @@ class Store:
         """Move a file already hashed while it landed under `tmp/` into the blobs."""
         self._settle_blob(staged, sha256)
 
-    def add_stream(self, chunks: Iterable[bytes]) -> tuple[str, int]:
+    def add_stream(self, chunks: Iterable[bytes | memoryview]) -> tuple[str, int]:
         """Store bytes from an iterator, hashing as they land; return (sha256, size)."""
+
+        def fill(writer: _HashingWriter) -> None:
+            for chunk in chunks:
+                writer.write(chunk)
+
+        return self._add(fill)
+
+    def add_readable(self, source: Readable) -> tuple[str, int]:
+        """Store everything `source.readinto` yields (a socket's response, a file),
+        read straight into the write buffers; return (sha256, size)."""
+        return self._add(lambda writer: writer.read_all(source))
+
+    def _add(self, fill: Callable[[_HashingWriter], object]) -> tuple[str, int]:
         staged = self._staging("blob")
-        digest = hashlib.sha256()
-        size = 0
         try:
             with open(staged, "wb") as file:
-                for chunk in chunks:
-                    digest.update(chunk)
-                    file.write(chunk)
-                    size += len(chunk)
+                writer = _HashingWriter(file)
+                try:
+                    fill(writer)
+                finally:
+                    writer.close()
                 file.flush()
                 os.fsync(file.fileno())
-            self._settle_blob(staged, digest.hexdigest())
+            sha256 = writer.digest.hexdigest()
+            self._settle_blob(staged, sha256)
         finally:
             staged.unlink(missing_ok=True)
-        return digest.hexdigest(), size
+        return sha256, writer.size
 
     def add_file(
         self, source: Path, *, link: bool = False, advance: Advance | None = None
