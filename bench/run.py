@@ -92,7 +92,7 @@ def _forward_targets(body: dict[str, Any]) -> list[Row]:
 def _catalog_targets(body: list[dict[str, Any]]) -> list[Row]:
     return [
         (
-            f"catalog search p99, {row['backend']}, {row['query_words']}",
+            f"catalog search p99, {row['backend']}, {row['mix']}",
             f"{row['p99_ms']:.1f} ms",
             "< 50 ms",
             row["p99_ms"] < 50,
@@ -141,6 +141,9 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(BENCHMARKS))
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the results of benchmarks already in --out"
+    )
     args = parser.parse_args()
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(chosen) - set(BENCHMARKS))
@@ -151,21 +154,27 @@ def main() -> None:
     sections: list[str] = []
     for name in chosen:
         title, arguments, quick = BENCHMARKS[name]
-        output = args.out / f"{name}.json"
-        command = [sys.executable, str(HERE / f"{name}.py"), *(quick if args.quick else arguments),
-                   "--json", str(output)]  # fmt: skip
-        print(f"bench: {name} ...", file=sys.stderr, flush=True)
-        started = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        seconds = time.perf_counter() - started
-        if done.returncode != 0:
-            raise SystemExit(f"bench: {name} failed:\n{done.stderr[-4000:]}")
+        output, table_file = args.out / f"{name}.json", args.out / f"{name}.md"
+        if not (args.reuse and output.is_file() and table_file.is_file()):
+            command = [sys.executable, str(HERE / f"{name}.py"),
+                       *(quick if args.quick else arguments), "--json", str(output)]  # fmt: skip
+            print(f"bench: {name} ...", file=sys.stderr, flush=True)
+            started = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            seconds = time.perf_counter() - started
+            if done.returncode != 0:
+                raise SystemExit(f"bench: {name} failed:\n{done.stderr[-4000:]}")
+            table = "\n".join(
+                line
+                for line in done.stdout.splitlines()
+                if not line.startswith(("generating", "fill"))
+            )
+            command_line = f"python bench/{name}.py {' '.join(quick if args.quick else arguments)}"
+            table_file.write_text(
+                f"### {title}\n\n`{command_line.strip()}` ({seconds:.0f} s)\n\n{table}\n"
+            )
         results[name] = json.loads(output.read_text())
-        table = "\n".join(
-            line for line in done.stdout.splitlines() if not line.startswith(("generating", "fill"))
-        )
-        command_line = f"python bench/{name}.py {' '.join(quick if args.quick else arguments)}"
-        sections.append(f"### {title}\n\n`{command_line.strip()}` ({seconds:.0f} s)\n\n{table}\n")
+        sections.append(table_file.read_text())
     targets = _targets(results)
     lines = [
         "## Benchmarks",

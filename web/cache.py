@@ -36,7 +36,7 @@ class ResponseCache:
         *,
         max_entries: int = 4096,
         recheck_s: float = 0.25,
-        ttl_s: float = 30.0,
+        ttl_s: float = 60.0,
     ) -> None:
         self.catalog = catalog
         self.max_entries = max_entries

@@ -114,33 +114,33 @@ def publish(
     The staging directory is consumed (its files move into the store) and
     removed, whatever happens.
     """
+    check = authorize or (lambda preset: _check_owner(preset, request))
     try:
         facts: PresetFacts = inspect_preset(staging.directory)
         manifest = _staged_manifest(staging)
+        spec = PresetSpec(
+            namespace=request.handle.namespace,
+            name=request.handle.name,
+            architecture=facts.architecture,
+            description=request.description or "",
+            parameter_count=facts.parameter_count,
+            source=None,
+            source_kind="upload",
+            tags=tuple(request.tags),
+            license=request.license,
+            visibility="private" if request.private else "public",
+            owner=request.owner,
+        ).validated()  # names and tags, before a byte reaches the store
         with resolver.catalog.transaction(write=False) as session:
-            existing = find_preset(session, request.handle.full_name, viewer=EVERYONE)
-            (authorize or (lambda preset: _check_owner(preset, request)))(existing)
+            check(find_preset(session, request.handle.full_name, viewer=EVERYONE))
         for entry in manifest.files:
             resolver.store.settle_staged(staging.directory / entry.path, entry.sha256)
         tree = resolver.store.publish_tree(manifest)
     finally:
         shutil.rmtree(staging.directory, ignore_errors=True)
-    spec = PresetSpec(
-        namespace=request.handle.namespace,
-        name=request.handle.name,
-        architecture=facts.architecture,
-        description=request.description or "",
-        parameter_count=facts.parameter_count,
-        source=None,
-        source_kind="upload",
-        tags=tuple(request.tags),
-        license=request.license,
-        visibility="private" if request.private else "public",
-        owner=request.owner,
-    )
     with resolver.catalog.transaction() as session:
         existing = find_preset(session, request.handle.full_name, viewer=EVERYONE)
-        (authorize or (lambda preset: _check_owner(preset, request)))(existing)
+        check(existing)
         if existing is not None:
             spec = _keep_fields(spec, existing, request)
         preset = upsert_preset(session, spec)

@@ -258,3 +258,17 @@ def test_openapi_documents_the_api(client: TestClient) -> None:
     for path in ("/api/v1/presets", "/api/v1/presets/{namespace}/{name}/revisions", "/health"):
         assert path in schema["paths"]
     assert "ErrorBody" in json.dumps(schema)
+
+
+def test_a_bad_tag_is_refused_before_anything_is_stored(
+    client: TestClient, alice: dict[str, str], keras_hub_preset: Path, home: Path
+) -> None:
+    blobs = _blobs(home)
+    response = client.post(
+        "/api/v1/presets/alice/tagged/revisions",
+        content=tar_of(keras_hub_preset),
+        params={"tags": ["Not a tag!"]},
+        headers={**alice, **TAR},
+    )
+    assert response.status_code == 422 and _error(response)["code"] == "invalid_name"
+    assert _blobs(home) == blobs and _leftovers(home) == []
