@@ -7,15 +7,12 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
 from registry.catalog.database import Catalog
 from registry.catalog.service import create_token
@@ -24,20 +21,13 @@ from tests.web.conftest import tar_of
 from tests.web.live import free_port
 
 pytestmark = pytest.mark.usefixtures("postgres_server")
-from tests.catalog.conftest import postgres_server  # noqa: E402, F401 (a fixture)
+from tests.catalog.conftest import postgres_schema, postgres_server  # noqa: E402, F401
 
 
 @pytest.fixture()
 def shared_catalog(postgres_server: str) -> Iterator[str]:  # noqa: F811
-    schema = f"scale_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_server)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in postgres_server else "?"
-    yield f"{postgres_server}{separator}options={quote(f'-csearch_path={schema},public')}"
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with postgres_schema(postgres_server, "scale") as url:
+        yield url
 
 
 def _start(home: Path, db_url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:

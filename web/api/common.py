@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fastapi import Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -59,21 +60,29 @@ class RevisionRef:
         return next((f for f in self.manifest.files if f.path == path), None)
 
 
+class RevisionNotFoundError(PresetNotFoundError):
+    """The preset is there (and visible), the revision asked for is not."""
+
+
 def revision(
     svc: Services, who: Principal, namespace: str, name: str, ref: str | None
 ) -> RevisionRef:
     """The revision `ref` (alias, digest or digest prefix; None: latest) names.
 
     Raises:
-        PresetNotFoundError: no visible preset, or no such revision.
+        PresetNotFoundError: no visible preset.
+        RevisionNotFoundError: the preset has no such revision.
     """
     with svc.resolver.catalog.transaction(write=False) as session:
         preset = find_preset(session, f"{namespace}/{name}", viewer=who.viewer)
         if preset is None:
             raise not_found(namespace, name)
-        found = pick_revision(session, preset, CatalogHandle(namespace, name, ref))
+        try:
+            found = pick_revision(session, preset, CatalogHandle(namespace, name, ref))
+        except PresetNotFoundError as error:
+            raise RevisionNotFoundError(str(error)) from error
         if found is None:
-            raise PresetNotFoundError(
+            raise RevisionNotFoundError(
                 f"{namespace}/{name} has no revision yet: it has not been synced from "
                 f"{preset.source or 'its source'} on this server (`registry sync "
                 f"{namespace}/{name}`)."
@@ -85,6 +94,17 @@ async def materialize(svc: Services, ref: RevisionRef) -> Resolved:
     """The revision's verified tree in the store (rebuilt or fetched if needed)."""
     handle = CatalogHandle(ref.namespace, ref.name, ref.digest)
     return await run_in_threadpool(svc.resolver.resolve, handle, verify="fast")
+
+
+async def serve_file(
+    request: Request, svc: Services, found: RevisionRef, entry: FileEntry, headers: dict[str, str]
+) -> Response:
+    """A file of a revision from its verified tree; a GET of config.json counts
+    as a download (as the Hub counts them)."""
+    resolved = await materialize(svc, found)
+    if request.method == "GET" and entry.path == "config.json":
+        await count_download(svc, found.namespace, found.name)
+    return BlobResponse(resolved.path / entry.path, headers=headers)
 
 
 async def count_download(svc: Services, namespace: str, name: str) -> None:

@@ -90,13 +90,11 @@ def _revision(
 ) -> common.RevisionRef:
     ref = None if rev in ("main", "latest") else rev
     try:
-        common.detail(svc, who, namespace, name)
+        return common.revision(svc, who, namespace, name, ref)
+    except common.RevisionNotFoundError as error:
+        raise HubError("RevisionNotFound", f"Invalid rev id: {rev}. {error}") from error
     except PresetNotFoundError as error:
         raise HubError("RepoNotFound", f"Repository {namespace}/{name} not found.") from error
-    try:
-        return common.revision(svc, who, namespace, name, ref)
-    except PresetNotFoundError as error:
-        raise HubError("RevisionNotFound", f"Invalid rev id: {rev}. {error}") from error
 
 
 def _hub_time(moment: dt.datetime) -> str:
@@ -228,9 +226,6 @@ async def _resolve_file(
             raise HubError("EntryNotFound", f"{path} does not exist in {namespace}/{name}@{rev}.")
     except HubError as error:
         return error.response()
-    resolved = await common.materialize(svc, found)
-    if request.method == "GET" and path == "config.json":
-        await common.count_download(svc, namespace, name)
     etag = f'"{entry.sha256}"'
     headers = {
         "X-Repo-Commit": commit_of(found.digest),
@@ -238,7 +233,7 @@ async def _resolve_file(
         "X-Linked-Etag": etag,
         "X-Linked-Size": str(entry.size),
     }
-    return common.BlobResponse(resolved.path / entry.path, headers=headers)
+    return await common.serve_file(request, svc, found, entry, headers)
 
 
 @router.head(

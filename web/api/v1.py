@@ -165,9 +165,6 @@ async def get_file(
         raise PresetNotFoundError(
             f"Revision {found.digest[:12]} of {namespace}/{name} has no file {path!r}."
         )
-    resolved = await common.materialize(svc, found)
-    if request.method == "GET" and path == "config.json":
-        await common.count_download(svc, namespace, name)
     headers = {
         "ETag": f'"{entry.sha256}"',
         "X-Checksum-Sha256": entry.sha256,
@@ -176,7 +173,7 @@ async def get_file(
         if ref == found.digest
         else "no-cache",
     }
-    return common.BlobResponse(resolved.path / entry.path, headers=headers)
+    return await common.serve_file(request, svc, found, entry, headers)
 
 
 def _upload_request(
