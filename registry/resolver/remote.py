@@ -26,6 +26,7 @@ from registry.catalog.queries import PresetDetail, PresetSummary, RevisionInfo, 
 from registry.errors import (
     AuthenticationError,
     ChecksumMismatchError,
+    InvalidNameError,
     PermissionDeniedError,
     PresetExistsError,
     PresetFormatError,
@@ -34,19 +35,26 @@ from registry.errors import (
     SourceError,
     UnsafePresetError,
     UploadTooLargeError,
+    WeightsMismatchError,
 )
 from registry.preset.manifest import FileEntry, Manifest
 from registry.resolver.handles import CatalogHandle
 from registry.resolver.store import CHUNK, Store
 
 TIMEOUT = httpx.Timeout(30.0, read=300.0)
+# The server's error codes, as the exceptions the embedded registry raises.
 _ERRORS: dict[str, type[RegistryError]] = {
     "not_found": PresetNotFoundError,
     "unauthorized": AuthenticationError,
     "forbidden": PermissionDeniedError,
     "conflict": PresetExistsError,
+    "invalid_name": InvalidNameError,
+}
+_PRESET_ERRORS: dict[str, type[PresetFormatError]] = {
     "too_large": UploadTooLargeError,
-    "checksum_mismatch": RegistryError,
+    "unsafe_preset": UnsafePresetError,
+    "weights_mismatch": WeightsMismatchError,
+    "invalid_preset": PresetFormatError,
 }
 
 
@@ -115,14 +123,9 @@ class RegistryServer:
             code, message = error["code"], error["message"]
         except (ValueError, KeyError, TypeError):
             code, message = "http_error", response.text[:300] or response.reason_phrase
-        kind = _ERRORS.get(code)
-        if kind is None and code in ("unsafe_preset", "invalid_preset", "weights_mismatch"):
-            raise (
-                UnsafePresetError(self.url, message, "")
-                if code == "unsafe_preset"
-                else (PresetFormatError(self.url, message, ""))
-            )
-        raise (kind or SourceError)(f"{self.url}: {message}")
+        if code in _PRESET_ERRORS:  # the server's message names the file and the fix
+            raise _PRESET_ERRORS[code](self.url, message, "")
+        raise _ERRORS.get(code, SourceError)(f"{self.url}: {message}")
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:

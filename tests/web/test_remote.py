@@ -11,9 +11,11 @@ from registry import GPT2Backbone, Registry
 from registry.errors import (
     AuthenticationError,
     ChecksumMismatchError,
+    InvalidNameError,
     OfflineError,
     PermissionDeniedError,
     PresetNotFoundError,
+    UploadTooLargeError,
     WeightsMismatchError,
 )
 from registry.preset.manifest import build_manifest
@@ -112,3 +114,16 @@ def test_a_refused_upload_names_the_problem(remote: Registry, keras_hub_preset: 
         remote.upload(keras_hub_preset, "broken")
     with pytest.raises(PresetNotFoundError):
         remote.info("alice/broken")
+
+
+def test_server_refusals_keep_their_kind(
+    remote: Registry, live: LiveServer, keras_hub_preset: Path
+) -> None:
+    services = live.app.state.services
+    limits = services.limits
+    services.limits = type(limits)(max_file_bytes=10_000)
+    with pytest.raises(UploadTooLargeError, match="10000-byte limit"):
+        remote.upload(keras_hub_preset, "big")
+    services.limits = limits
+    with pytest.raises(InvalidNameError):
+        remote.upload(keras_hub_preset, "tagged", tags=["Not a tag!"])

@@ -16,12 +16,12 @@ import pytest
 
 from registry.catalog.database import Catalog
 from registry.catalog.service import create_token
+from tests.catalog.conftest import postgres_schema, postgres_server  # noqa: F401 (a fixture)
 from tests.conftest import REPO
 from tests.web.conftest import tar_of
 from tests.web.live import free_port
 
 pytestmark = pytest.mark.usefixtures("postgres_server")
-from tests.catalog.conftest import postgres_schema, postgres_server  # noqa: E402, F401
 
 
 @pytest.fixture()
