@@ -39,7 +39,7 @@ from registry.errors import (
 )
 from registry.preset.manifest import FileEntry, Manifest
 from registry.resolver.handles import CatalogHandle
-from registry.resolver.store import CHUNK, Store
+from registry.resolver.store import CHUNK, Advance, Store, byte_progress
 
 TIMEOUT = httpx.Timeout(30.0, read=300.0)
 # The server's error codes, as the exceptions the embedded registry raises.
@@ -180,26 +180,37 @@ class RegistryServer:
     def download(self, handle: CatalogHandle, manifest: Manifest, store: Store) -> None:
         """Put every blob of the revision in `store`, each checked as it lands."""
         digest = manifest.revision_id
-        for entry in manifest.files:
-            if store.blob_path(entry.sha256).is_file():
-                continue
-            path = f"{self._preset_path(handle)}/revisions/{digest}/files/{quote(entry.path)}"
-            try:
-                sha256, size = self._fetch_blob(path, store)
-            except (OSError, http.client.HTTPException) as error:
-                raise SourceError(
-                    f"Downloading {entry.path} of {handle} from {self.url} failed ({error})."
-                ) from error
-            if sha256 != entry.sha256 or size != entry.size:
-                raise ChecksumMismatchError(
-                    f"{handle}: {entry.path} from {self.url}",
-                    entry.sha256,
-                    sha256,
-                    fix="The download was corrupted or the server's copy is damaged; "
-                    "nothing was published. Try again, or tell the server's operator.",
-                )
+        missing = [e for e in manifest.files if not store.blob_path(e.sha256).is_file()]
+        total = sum(entry.size for entry in missing)
+        with byte_progress(f"downloading {handle}", total, None) as advance:
+            for entry in missing:
+                self._download_one(handle, digest, entry, store, advance)
 
-    def _fetch_blob(self, path: str, store: Store) -> tuple[str, int]:
+    def _download_one(
+        self,
+        handle: CatalogHandle,
+        digest: str,
+        entry: FileEntry,
+        store: Store,
+        advance: Advance | None,
+    ) -> None:
+        path = f"{self._preset_path(handle)}/revisions/{digest}/files/{quote(entry.path)}"
+        try:
+            sha256, size = self._fetch_blob(path, store, advance)
+        except (OSError, http.client.HTTPException) as error:
+            raise SourceError(
+                f"Downloading {entry.path} of {handle} from {self.url} failed ({error})."
+            ) from error
+        if sha256 != entry.sha256 or size != entry.size:
+            raise ChecksumMismatchError(
+                f"{handle}: {entry.path} from {self.url}",
+                entry.sha256,
+                sha256,
+                fix="The download was corrupted or the server's copy is damaged; "
+                "nothing was published. Try again, or tell the server's operator.",
+            )
+
+    def _fetch_blob(self, path: str, store: Store, advance: Advance | None) -> tuple[str, int]:
         """GET one file into the store with the standard library's `http.client`.
 
         Bodies are read with `readinto` into 1 MiB buffers: a fraction of the
@@ -217,7 +228,7 @@ class RegistryServer:
                 self._raise_for(
                     httpx.Response(response.status, content=body, headers=response.getheaders())
                 )
-            return store.add_readable(response)
+            return store.add_readable(response, advance=advance)
         finally:
             connection.close()
 

@@ -99,7 +99,7 @@ def _copy_hashing(
 
 
 @contextlib.contextmanager
-def _progress(label: str, total: int, enabled: bool | None) -> Iterator[Advance | None]:
+def byte_progress(label: str, total: int, enabled: bool | None) -> Iterator[Advance | None]:
     """A byte progress bar on stderr: by default only when stderr is a terminal."""
     if enabled is None:
         enabled = sys.stderr.isatty()
@@ -173,7 +173,7 @@ class _HashingWriter:
             if self._fill == _BATCH:
                 self._land()
 
-    def read_all(self, source: Readable) -> None:
+    def read_all(self, source: Readable, advance: Advance | None = None) -> None:
         while True:
             target = memoryview(self._buffers[self._index])[self._fill :]
             read = source.readinto(target)
@@ -181,6 +181,8 @@ class _HashingWriter:
                 return
             self._fill += read
             self.size += read
+            if advance is not None:
+                advance(read)
             if self._fill == _BATCH:
                 self._land()
 
@@ -258,10 +260,10 @@ class Store:
 
         return self._add(fill)
 
-    def add_readable(self, source: Readable) -> tuple[str, int]:
+    def add_readable(self, source: Readable, *, advance: Advance | None = None) -> tuple[str, int]:
         """Store everything `source.readinto` yields (a socket's response, a file),
         read straight into the write buffers; return (sha256, size)."""
-        return self._add(lambda writer: writer.read_all(source))
+        return self._add(lambda writer: writer.read_all(source, advance))
 
     def _add(self, fill: Callable[[_HashingWriter], object]) -> tuple[str, int]:
         staged = self._staging("blob")
@@ -333,7 +335,7 @@ class Store:
                 files.append((relative, path))
         total = sum(path.stat().st_size for _, path in files)
         entries = []
-        with _progress(f"hashing {directory.name}", total, progress) as advance:
+        with byte_progress(f"hashing {directory.name}", total, progress) as advance:
             for relative, path in files:
                 sha256, size = self.add_file(path, link=link, advance=advance)
                 entries.append(FileEntry(relative, size, sha256))
