@@ -100,8 +100,8 @@ def _read_dataset(dataset: h5py.Dataset) -> np.ndarray:
 
 
 # Large datasets are copied into TensorFlow variables in slices of this size, so
-# loading holds one slice in transit rather than two copies of the whole tensor.
-SLICE_BYTES = 16 << 20
+# loading holds one slice in transit rather than a second copy of the tensor.
+SLICE_BYTES = 4 << 20
 
 
 def _assign(variable: Any, dataset: h5py.Dataset) -> None:
@@ -110,16 +110,29 @@ def _assign(variable: Any, dataset: h5py.Dataset) -> None:
         keras.backend.backend() == "tensorflow"
         and dataset.nbytes > SLICE_BYTES
         and dataset.attrs.get("dtype") != "bfloat16"
-        and hasattr(variable.value, "__getitem__")
+        and hasattr(variable.value, "handle")
     )
     if not sliceable:
         variable.assign(_read_dataset(dataset))
         return
-    target = variable.value  # the tf.Variable itself: sliced assignment writes in place
+    import tensorflow as tf
+
+    # The raw op writes through the variable's handle. `tf.Variable[a:b].assign`
+    # would first read the variable, and that read's reference makes TensorFlow
+    # copy the whole buffer on every slice (copy-on-write).
+    handle = variable.value.handle
+    rank = len(dataset.shape)
     rows = max(1, SLICE_BYTES // (dataset.nbytes // dataset.shape[0]))
     for start in range(0, dataset.shape[0], rows):
         block = dataset[start : start + rows].astype(variable.dtype, copy=False)
-        target[start : start + rows].assign(block)
+        stop = start + block.shape[0]
+        tf.raw_ops.ResourceStridedSliceAssign(
+            ref=handle,
+            begin=[start] + [0] * (rank - 1),
+            end=[stop, *dataset.shape[1:]],
+            strides=[1] * rank,
+            value=block,
+        )
 
 
 def read_weights(model: Any, path: str | os.PathLike[str]) -> None:
