@@ -4,16 +4,21 @@ The GPT-2 presets come from `Backbone.presets` (the seed's table) in namespace
 `keras`, with their Kaggle handles, not yet synced: they get a revision when
 the resolver first fetches them. The demo preset ships with the package, so it
 is recorded with its revision and files at once. Seeding is idempotent and
-brings existing rows up to date when the table changes.
+brings existing rows up to date when the table changes; a fingerprint of the
+table, kept in `catalog_state`, lets opening a current catalog skip it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import asdict
 
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from registry.architectures.presets import GPT2_PRESETS, BuiltinPreset
+from registry.catalog.models import CatalogState
 from registry.catalog.service import PresetSpec, create_revision, move_alias, upsert_preset
 from registry.config import DEFAULT_NAMESPACE
 from registry.preset.demo import DEMO_PRESET, demo_preset_dir
@@ -52,8 +57,22 @@ def _demo_spec() -> PresetSpec:
     )
 
 
-def seed_builtins(session: Session) -> None:
-    """Make the built-in presets present and current."""
+def fingerprint() -> str:
+    """A digest of everything seeding writes: it changes when the table does."""
+    specs = [asdict(_builtin_spec(b)) for b in GPT2_PRESETS.values()] + [asdict(_demo_spec())]
+    demo_revision = read_manifest(demo_preset_dir()).revision_id
+    text = json.dumps([specs, demo_revision], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def is_seeded(session: Session, current: str) -> bool:
+    """Whether the catalog holds the built-ins as `fingerprint()` describes them."""
+    return session.scalar(select(CatalogState.seeded)) == current
+
+
+def seed_builtins(session: Session, current: str | None = None) -> None:
+    """Make the built-in presets present and current, and record `current`
+    (default: `fingerprint()`) as seeded."""
     for builtin in GPT2_PRESETS.values():
         upsert_preset(session, _builtin_spec(builtin))
     demo = upsert_preset(session, _demo_spec())
@@ -66,3 +85,4 @@ def seed_builtins(session: Session) -> None:
     )
     session.flush()
     move_alias(session, demo, "latest", revision)
+    session.execute(update(CatalogState).values(seeded=current or fingerprint()))

@@ -9,6 +9,8 @@ commit; `Catalog.transaction()` is the boundary that commits or rolls back.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,14 +28,29 @@ from registry.errors import CatalogUnavailableError
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
+def _set_wal(cursor: Any) -> None:
+    # Switching a new database to WAL needs its lock, and SQLite answers "database
+    # is locked" at once, without the busy timeout, while another process holds
+    # it (say, creating the schema): wait as the busy timeout would.
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _set_wal(cursor)
+        cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -142,10 +159,14 @@ class Catalog:
             if upgrade:
                 migrate.ensure_schema(catalog.engine)
             if seed:
-                from registry.catalog.builtin import seed_builtins
+                from registry.catalog.builtin import fingerprint, is_seeded, seed_builtins
 
-                with catalog.transaction() as session:
-                    seed_builtins(session)
+                current = fingerprint()
+                with catalog.transaction(write=False) as session:
+                    seeded = is_seeded(session, current)
+                if not seeded:
+                    with catalog.transaction() as session:
+                        seed_builtins(session, current)
         except BaseException:
             catalog.close()
             raise

@@ -13,7 +13,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import (
+    Column,
+    Engine,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    insert,
+    inspect,
+    text,
+)
 
 from registry.errors import CatalogSchemaError
 
@@ -22,7 +32,7 @@ if TYPE_CHECKING:
 
 # The newest migration in migrations/versions (a test keeps the two equal). Known
 # here so that opening an up-to-date catalog does not import Alembic.
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 
 # Any constant: the advisory lock key PostgreSQL migrations serialize on.
 _PG_LOCK_KEY = 0x6B707265  # "kpre"
@@ -97,6 +107,32 @@ def _run(engine: Engine, operation: str, target: str) -> None:
         getattr(command, operation)(config, target)
 
 
+def _create_empty(engine: Engine) -> bool:
+    """Create the head schema at once in an empty database, as Alembic's
+    cookbook suggests ("building an up to date database from scratch"): the
+    models' tables, the rows the migrations insert, and the version stamp, in
+    one transaction. Running every migration instead costs 0.1-0.2 s more
+    (importing Alembic alone takes 0.1 s) on each new home. A test keeps the
+    two schemas identical. False if the database is not empty.
+    """
+    from registry.catalog.models import Base, CatalogState
+
+    with _migration_lock(engine), engine.begin() as connection:
+        if inspect(connection).get_table_names():
+            return False  # another process created it first, or foreign tables
+        Base.metadata.create_all(connection)
+        connection.execute(insert(CatalogState).values(id=1, generation=0))
+        version = Table(
+            "alembic_version",
+            MetaData(),
+            Column("version_num", String(32), nullable=False),
+            PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+        )
+        version.create(connection)
+        connection.execute(insert(version).values(version_num=SCHEMA_HEAD))
+    return True
+
+
 def upgrade(engine: Engine, target: str = "head") -> None:
     """Apply migrations up to `target`."""
     with _migration_lock(engine):
@@ -117,6 +153,8 @@ def ensure_schema(engine: Engine) -> None:
     """
     current = current_revision(engine)
     if current == SCHEMA_HEAD:
+        return
+    if current is None and _create_empty(engine):
         return
     from alembic.script import ScriptDirectory
 

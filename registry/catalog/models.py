@@ -22,7 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
-    func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -47,6 +47,11 @@ def _hex_digest_check(column: str) -> str:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+# The database's own default, spelt as the first migration spells it, so that a
+# schema created from these models is the migrated one (see migrate.py).
+_DB_NOW = text("(CURRENT_TIMESTAMP)")
 
 
 class Base(DeclarativeBase):
@@ -87,10 +92,10 @@ class Preset(Base):
     visibility: Mapped[str] = mapped_column(String(8), default="public")
     owner: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), default=_now, server_default=func.now()
+        DateTime(timezone=True), default=_now, server_default=_DB_NOW
     )
     updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), default=_now, server_default=func.now()
+        DateTime(timezone=True), default=_now, server_default=_DB_NOW
     )
     download_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
@@ -154,7 +159,7 @@ class Blob(Base):
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), default=_now, server_default=func.now()
+        DateTime(timezone=True), default=_now, server_default=_DB_NOW
     )
 
 
@@ -171,7 +176,7 @@ class Revision(Base):
     preset_id: Mapped[int] = mapped_column(ForeignKey("presets.id", ondelete="CASCADE"), index=True)
     digest: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), default=_now, server_default=func.now()
+        DateTime(timezone=True), default=_now, server_default=_DB_NOW
     )
     uploader: Mapped[str | None] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text, default="")
@@ -216,7 +221,7 @@ class Alias(Base):
         ForeignKey("revisions.id", ondelete="CASCADE"), index=True
     )
     updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), default=_now, server_default=func.now()
+        DateTime(timezone=True), default=_now, server_default=_DB_NOW
     )
 
     preset: Mapped[Preset] = relationship(back_populates="aliases")
@@ -238,7 +243,7 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     scope: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), default=_now, server_default=func.now()
+        DateTime(timezone=True), default=_now, server_default=_DB_NOW
     )
     last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
@@ -257,9 +262,12 @@ for _immutable in (Revision, RevisionFile):
 
 class CatalogState(Base):
     """One row: a counter that every visible change of the catalog increments
-    (in the changing transaction), so caches know when they are stale."""
+    (in the changing transaction), so caches know when they are stale; and the
+    fingerprint of the built-ins last seeded."""
 
     __tablename__ = "catalog_state"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     generation: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The fingerprint of the built-in presets as last seeded (see catalog.builtin).
+    seeded: Mapped[str | None] = mapped_column(String(64), nullable=True)

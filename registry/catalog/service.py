@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,6 +27,7 @@ from registry.catalog.models import (
     Alias,
     ApiToken,
     Blob,
+    CatalogState,
     Preset,
     PresetTag,
     PresetWord,
@@ -190,7 +190,14 @@ def update_preset(session: Session, preset: Preset, spec: PresetSpec) -> bool:
 def _upsert_statement(session: Session, model: type) -> Any:
     """INSERT with ON CONFLICT clauses, which SQLite and PostgreSQL share."""
     dialect = session.get_bind().dialect.name
-    return {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect](model)
+    # Imported here: a client on SQLite need not load PostgreSQL's dialect.
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(model)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(model)
 
 
 def _insert_ignoring_conflicts(
@@ -304,6 +311,8 @@ def delete_preset(session: Session, preset: Preset) -> None:
     the database cascades)."""
     session.execute(delete(Preset).where(Preset.id == preset.id))
     session.expunge(preset)
+    # The next open seeds again: a deleted built-in comes back, as it always has.
+    session.execute(update(CatalogState).values(seeded=None))
     mark_changed(session)
 
 

@@ -10,8 +10,6 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
-
 DEMO_PRESET = "gpt2_tiny_demo"
 DEMO_ARGUMENTS = {
     "vocabulary_size": 384,
@@ -47,6 +45,8 @@ def demo_preset_dir() -> Path:
 
 def write_demo_preset(directory: Path) -> None:
     """Build the demo backbone with its seeded weights and save it to `directory`."""
+    import numpy as np
+
     from registry.architectures.gpt2 import GPT2Backbone
     from registry.architectures.initializers import skipped_initializers
 

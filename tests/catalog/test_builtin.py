@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from sqlalchemy import Engine, event
 
 from registry.architectures import presets as builtin_table
 from registry.catalog import builtin
 from registry.catalog.database import Catalog
 from registry.catalog.queries import find_preset, preset_detail, search_presets
+from registry.catalog.service import delete_preset
 from registry.preset.demo import demo_preset_dir
 from registry.preset.manifest import read_manifest
 
@@ -54,6 +56,35 @@ def test_seeding_is_idempotent(database_url: str) -> None:
         after = search_presets(session, per_page=100).items
     again.close()
     assert after == before and len(after) == 6
+
+
+def test_opening_a_current_catalog_writes_nothing(database_url: str) -> None:
+    Catalog.open(database_url).close()
+    writes: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().split(" ", 1)[0].upper() in {"INSERT", "UPDATE", "DELETE"}:
+            writes.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", note)
+    try:
+        Catalog.open(database_url).close()
+    finally:
+        event.remove(Engine, "before_cursor_execute", note)
+    assert writes == []
+
+
+def test_a_deleted_builtin_is_seeded_again(database_url: str) -> None:
+    catalog = Catalog.open(database_url)
+    with catalog.transaction() as session:
+        preset = find_preset(session, "gpt2_base_en")
+        assert preset is not None
+        delete_preset(session, preset)
+    catalog.close()
+    catalog = Catalog.open(database_url)
+    with catalog.transaction() as session:
+        assert find_preset(session, "gpt2_base_en") is not None
+    catalog.close()
 
 
 def test_seeding_follows_a_changed_table(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from registry.catalog.database import Catalog, make_engine
 from registry.catalog.models import Base
 from registry.config import Settings
 from registry.errors import CatalogSchemaError
+from tests.catalog.conftest import POSTGRES_URL, postgres_schema
+from tests.conftest import REPO
 
 
 def _differences(url: str) -> list[object]:
@@ -42,6 +45,55 @@ def test_models_and_migrations_agree(database_url: str) -> None:
     migrate.upgrade(engine)
     engine.dispose()
     assert _differences(database_url) == []
+
+
+def _schema(url: str) -> dict[str, object]:
+    """Everything the inspector sees of a database, and its version stamp."""
+    engine = make_engine(url)
+    try:
+        inspector = inspect(engine)
+        schema: dict[str, object] = {}
+        for table in sorted(inspector.get_table_names()):
+            schema[table] = {
+                "columns": [
+                    (c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                    for c in inspector.get_columns(table)
+                ],
+                "primary key": inspector.get_pk_constraint(table),
+                "foreign keys": sorted(map(repr, inspector.get_foreign_keys(table))),
+                "indexes": sorted(map(repr, inspector.get_indexes(table))),
+                "unique": sorted(map(repr, inspector.get_unique_constraints(table))),
+                "checks": sorted(map(repr, inspector.get_check_constraints(table))),
+            }
+        with engine.connect() as connection:
+            schema["rows"] = (
+                connection.scalar(text("SELECT version_num FROM alembic_version")),
+                list(connection.execute(text("SELECT id, generation FROM catalog_state"))),
+            )
+        return schema
+    finally:
+        engine.dispose()
+
+
+def test_an_empty_database_is_created_as_the_migrations_would(
+    database_url: str, tmp_path: Path
+) -> None:
+    with contextlib.ExitStack() as stack:
+        if database_url.startswith("sqlite"):
+            migrated_url = f"sqlite:///{tmp_path / 'migrated.db'}"
+        else:
+            migrated_url = stack.enter_context(postgres_schema(POSTGRES_URL))
+        engine = make_engine(migrated_url)
+        migrate.upgrade(engine)  # every migration, one by one
+        engine.dispose()
+
+        engine = make_engine(database_url)
+        migrate.ensure_schema(engine)  # empty: created at once
+        assert migrate.current_revision(engine) == migrate.SCHEMA_HEAD
+        engine.dispose()
+
+        assert _schema(database_url) == _schema(migrated_url)
+        assert _differences(database_url) == []
 
 
 def test_downgrade_to_base_then_upgrade(database_url: str) -> None:
@@ -127,3 +179,30 @@ def test_unreachable_database_is_one_clear_error(tmp_path: Path) -> None:
 
 def test_the_known_head_is_alembics() -> None:
     assert migrate.head_revision() == migrate.SCHEMA_HEAD
+
+
+def test_processes_opening_a_new_catalog_at_once_all_succeed(
+    database_url: str, tmp_path: Path
+) -> None:
+    # Each round: a new database, eight processes creating, migrating and seeding
+    # it at once. SQLite's switch to WAL used to fail now and then ("database is
+    # locked", without the busy timeout) while another process held the file.
+    code = (
+        "import sys; from registry.catalog.database import Catalog; "
+        "Catalog.open(sys.argv[1]).close()"
+    )
+    for round in range(3):
+        with contextlib.ExitStack() as stack:
+            if database_url.startswith("sqlite"):
+                url = f"sqlite:///{tmp_path / f'round-{round}.db'}"
+            else:
+                url = stack.enter_context(postgres_schema(POSTGRES_URL))
+            processes = [
+                subprocess.Popen(
+                    [sys.executable, "-c", code, url], cwd=REPO, stderr=subprocess.PIPE, text=True
+                )
+                for _ in range(8)
+            ]
+            errors = [p.communicate(timeout=120)[1] for p in processes]
+            assert [p.returncode for p in processes] == [0] * 8, errors
+            assert _differences(url) == []

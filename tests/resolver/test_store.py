@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
+import io
 import os
 import signal
 import subprocess
@@ -14,6 +17,7 @@ import pytest
 
 from registry.errors import StoreError
 from registry.preset.manifest import build_manifest
+from registry.resolver import store as store_module
 from registry.resolver.store import Store
 from tests.conftest import REPO
 
@@ -160,3 +164,102 @@ def test_progress_bars_do_not_change_what_is_stored(tmp_path: Path) -> None:
     quiet = Store(tmp_path / "quiet").ingest_directory(source, progress=False)
     shown = Store(tmp_path / "shown").ingest_directory(source, progress=True)
     assert quiet == shown == build_manifest(source)
+
+
+# Blob writing: 64 KiB batches here, so that every edge (an empty blob, a partial
+# block, a whole batch, several batches and a tail) takes milliseconds.
+_SMALL_BATCH = 64 << 10
+_SIZES = [
+    0,
+    1,
+    4095,
+    4096,
+    _SMALL_BATCH - 1,
+    _SMALL_BATCH,
+    _SMALL_BATCH + 1,
+    5 * _SMALL_BATCH + 4321,
+]
+
+
+@pytest.fixture
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "_BATCH", _SMALL_BATCH)
+
+
+def _add_each_way(store: Store, content: bytes, tmp_path: Path) -> list[tuple[str, int]]:
+    source = tmp_path / "source"
+    source.write_bytes(content)
+    odd_chunks = (content[i : i + 9_999] for i in range(0, len(content), 9_999))
+    return [
+        store.add_stream(odd_chunks),
+        store.add_readable(io.BytesIO(content)),
+        store.add_file(source),
+    ]
+
+
+@pytest.mark.parametrize("size", _SIZES)
+@pytest.mark.usefixtures("small_batches")
+def test_blobs_land_whole_at_every_size(tmp_path: Path, size: int) -> None:
+    content = os.urandom(size)
+    expected = hashlib.sha256(content).hexdigest()
+    store = Store(tmp_path / "store")
+    for added in _add_each_way(store, content, tmp_path):
+        assert added == (expected, size)
+        assert store.blob_path(expected).read_bytes() == content
+    assert not list(store.tmp.iterdir())
+
+
+@pytest.mark.usefixtures("small_batches")
+def test_blob_writes_fall_back_to_the_page_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file system that takes O_DIRECT at open but refuses the writes, and one
+    # that refuses it at open (as tmpfs does): the bytes land the same.
+    content = os.urandom(3 * _SMALL_BATCH + 17)
+    expected = hashlib.sha256(content).hexdigest()
+    write = os.write
+    direct = getattr(os, "O_DIRECT", 0)
+
+    def refusing(fd: int, data: memoryview) -> int:
+        if direct and fcntl.fcntl(fd, fcntl.F_GETFL) & direct:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return write(fd, data)
+
+    monkeypatch.setattr(os, "write", refusing)
+    store = Store(tmp_path / "refused-writes")
+    assert store.add_readable(io.BytesIO(content)) == (expected, len(content))
+    assert store.blob_path(expected).read_bytes() == content
+
+    monkeypatch.setattr(os, "write", write)
+    opened = store_module._open_new
+
+    def cached(path: Path) -> tuple[int, bool]:
+        fd, _ = opened(path)
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~direct)
+        return fd, False
+
+    monkeypatch.setattr(store_module, "_open_new", cached)
+    store = Store(tmp_path / "refused-open")
+    assert store.add_readable(io.BytesIO(content)) == (expected, len(content))
+    assert store.blob_path(expected).read_bytes() == content
+
+
+@pytest.mark.usefixtures("small_batches")
+def test_a_failing_source_leaves_no_blob(tmp_path: Path) -> None:
+    class Broken(io.RawIOBase):
+        calls = 0
+
+        def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+            self.calls += 1
+            if self.calls > 3:
+                raise ConnectionResetError("reset by peer")
+            read = min(len(buffer), 40_000)
+            buffer[:read] = b"y" * read
+            return read
+
+    store = Store(tmp_path / "store")
+    with pytest.raises(ConnectionResetError):
+        store.add_readable(Broken())
+    assert not _visible_blobs(store)
+    assert not list(store.tmp.iterdir())
