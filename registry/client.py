@@ -263,20 +263,15 @@ class Registry:
         assert self.server is not None
         owner = self.server.whoami().get("owner") or _uploader()
         handle = self._upload_handle(name, owner)
-        staging = self.resolver.store.staging_dir("send")
-        try:
-            body = self.server.upload(
-                source,
-                handle,
-                staging,
-                description=description,
-                tags=list(tags),
-                private=private,
-                alias=alias,
-                message=message,
-            )
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        body = self.server.upload(
+            source,
+            handle,
+            description=description,
+            tags=list(tags),
+            private=private,
+            alias=alias,
+            message=message,
+        )
         return Uploaded(
             preset=body["preset"],
             digest=body["revision"]["digest"],

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from registry.catalog.models import Preset
 from registry.catalog.queries import ANONYMOUS, Viewer
-from registry.catalog.service import authenticate
+from registry.catalog.service import authenticate, record_token_use, token_use_is_stale
 from registry.errors import AuthenticationError, PermissionDeniedError
 from web.services import Services, ServicesDep
 
@@ -86,11 +86,15 @@ def _bearer(request: Request) -> str | None:
 
 
 def principal_for(svc: Services, secret: str) -> Principal | None:
-    with svc.resolver.catalog.transaction() as session:
+    catalog = svc.resolver.catalog
+    with catalog.transaction(write=False) as session:
         token = authenticate(session, secret)
-        if token is None:
-            return None
-        return Principal(owner=token.owner, scope=token.scope, token_name=token.name or None)
+    if token is None:
+        return None
+    if token_use_is_stale(token):
+        with catalog.transaction() as session:
+            record_token_use(session, token.id)
+    return Principal(owner=token.owner, scope=token.scope, token_name=token.name or None)
 
 
 async def principal(request: Request, svc: ServicesDep) -> Principal:

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -343,16 +343,47 @@ def create_token(
     return secret, token
 
 
+# A token's last use is stamped at most this often: a write per request would
+# queue every authenticated read behind SQLite's single writer.
+TOKEN_USE_RESOLUTION = dt.timedelta(minutes=1)
+
+
 def authenticate(session: Session, secret: str) -> ApiToken | None:
-    """The live token whose secret this is, or None; records its use."""
+    """The live token whose secret this is, or None. Reads only: see
+    `token_use_is_stale` and `record_token_use`."""
     digest = _token_hash(secret)
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
     if token is None or token.revoked_at is not None:
         return None
     if not hmac.compare_digest(token.token_hash, digest):
         return None
-    token.last_used_at = _now()
     return token
+
+
+def token_use_is_stale(token: ApiToken) -> bool:
+    """Whether the token's recorded last use is older than the resolution."""
+    last = token.last_used_at
+    if last is None:
+        return True
+    if last.tzinfo is None:  # SQLite keeps UTC without its zone
+        last = last.replace(tzinfo=dt.timezone.utc)
+    return _now() - last >= TOKEN_USE_RESOLUTION
+
+
+def record_token_use(session: Session, token_id: int) -> None:
+    """Stamp a token's last use (unless another request just did)."""
+    now = _now()
+    session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.id == token_id,
+            or_(
+                ApiToken.last_used_at.is_(None),
+                ApiToken.last_used_at < now - TOKEN_USE_RESOLUTION,
+            ),
+        )
+        .values(last_used_at=now)
+    )
 
 
 def revoke_token(session: Session, token_id: int, *, owner: str) -> bool:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import inspect
 import os
+import threading
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +31,41 @@ if TYPE_CHECKING:
 Verify = Literal["fast", "full"] | bool
 # Hashing releases the GIL: a second thread checks files while Keras builds.
 _VERIFIER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry-verify")
+
+
+class _CollectorPause:
+    """Pauses Python's cyclic garbage collector while presets load.
+
+    With TensorFlow and Keras imported a process holds about 270,000 tracked
+    objects, and building a model allocates enough to trigger several full
+    collections, each walking all of them: 0.3-0.4 s of a 3 s load of GPT-2
+    medium. Reference counting still frees everything acyclic at once; cycles
+    made meanwhile are collected after. Nested and concurrent loads share one
+    pause, and a collector the caller disabled stays disabled.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._resume = False
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth == 0:
+                self._resume = gc.isenabled()
+                gc.disable()
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0 and self._resume:
+                    gc.enable()
+
+
+collector_paused = _CollectorPause()
 
 
 @dataclass
@@ -206,19 +245,20 @@ def load_backbone(
     while the model is built; the backbone is returned only if every file
     matched, so no unverified bytes ever reach the caller.
     """
-    located = locate(preset, verify=verify, resolver=resolver)
-    try:
-        check_preset_files(located.directory)
-        kind, config = preset_format.detect_kind(located.directory)
-        loaders = {
-            preset_format.PresetKind.KERAS: _load_keras,
-            preset_format.PresetKind.TRANSFORMERS: _load_transformers,
-        }
-        backbone = loaders[kind](
-            located.directory, config, cls, load_weights, dict(overrides or {})
-        )
-    except Exception as error:
-        located.settle(error)
-        raise
-    located.settle()
+    with collector_paused():
+        located = locate(preset, verify=verify, resolver=resolver)
+        try:
+            check_preset_files(located.directory)
+            kind, config = preset_format.detect_kind(located.directory)
+            loaders = {
+                preset_format.PresetKind.KERAS: _load_keras,
+                preset_format.PresetKind.TRANSFORMERS: _load_transformers,
+            }
+            backbone = loaders[kind](
+                located.directory, config, cls, load_weights, dict(overrides or {})
+            )
+        except Exception as error:
+            located.settle(error)
+            raise
+        located.settle()
     return backbone

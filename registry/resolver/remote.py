@@ -33,6 +33,7 @@ from registry.errors import (
     PresetNotFoundError,
     RegistryError,
     SourceError,
+    StoreError,
     UnsafePresetError,
     UploadTooLargeError,
     WeightsMismatchError,
@@ -200,6 +201,8 @@ class RegistryServer:
         path = f"{self._preset_path(handle)}/revisions/{digest}/files/{quote(entry.path)}"
         try:
             sha256, size = self._fetch_blob(path, store, advance)
+        except StoreError:
+            raise  # the local disk, not the server: its own message says what to do
         except (OSError, http.client.HTTPException) as error:
             raise SourceError(
                 f"Downloading {entry.path} of {handle} from {self.url} failed ({error})."
@@ -247,28 +250,25 @@ class RegistryServer:
 
     # === Writing ===
 
-    def upload(self, source: Path, handle: CatalogHandle, staging: Path, **params: Any) -> Any:
-        """Send a directory (as a tar stream built in `staging`) or an archive."""
+    def upload(self, source: Path, handle: CatalogHandle, **params: Any) -> Any:
+        """Send a directory (as a tar stream, built as it is sent) or an archive,
+        with a byte progress bar on terminals."""
         params = {k: v for k, v in params.items() if v is not None and v != ()}
         if source.is_dir():
-            archive = staging / "upload.tar"
-            with tarfile.open(archive, "w") as bundle:
-                for path in sorted(source.rglob("*")):
-                    if path.is_file() and not path.is_symlink():
-                        bundle.add(path, arcname=path.relative_to(source).as_posix())
-            content_type = "application/x-tar"
+            tar = TarStream(source)
+            size, chunks, content_type = tar.size, tar.chunks, "application/x-tar"
         else:
-            archive = source
+            size = source.stat().st_size
+            chunks = lambda: _file_chunks(source)  # noqa: E731
             content_type = "application/zip" if source.suffix == ".zip" else "application/gzip"
             if source.name.endswith(".tar"):
                 content_type = "application/x-tar"
-        size = archive.stat().st_size
-        with open(archive, "rb") as body:
+        with byte_progress(f"uploading {handle}", size, None) as advance:
             response = self._request(
                 "POST",
                 f"{self._preset_path(handle)}/revisions",
                 params=params,
-                content=_chunks(body),
+                content=_advancing(chunks(), advance),
                 headers={"Content-Type": content_type, "Content-Length": str(size)},
             )
         return response.json()
@@ -284,9 +284,62 @@ class RegistryServer:
         self._request("DELETE", self._preset_path(handle))
 
 
-def _chunks(file: Any) -> Iterator[bytes]:
-    while chunk := file.read(CHUNK):
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as file:
+        while chunk := file.read(CHUNK):
+            yield chunk
+
+
+def _advancing(chunks: Iterator[bytes], advance: Advance | None) -> Iterator[bytes]:
+    for chunk in chunks:
+        if advance is not None:
+            advance(len(chunk))
         yield chunk
+
+
+class TarStream:
+    """A directory's regular files as an uncompressed tar, produced while it is
+    sent: no copy on disk, and a size known in advance (tar's layout is fixed:
+    each member's header, its bytes padded to 512, two empty blocks at the end,
+    all padded to tar's 10 KiB record), so the request has a Content-Length.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.members: list[tuple[Path, bytes, int]] = []  # (file, header, size)
+        for path in sorted(directory.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                info = tarfile.TarInfo(path.relative_to(directory).as_posix())
+                stat = path.stat()
+                info.size, info.mtime, info.mode = stat.st_size, int(stat.st_mtime), 0o644
+                header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+                self.members.append((path, header, stat.st_size))
+        body = sum(len(header) + _padded(size) for _, header, size in self.members)
+        self.size = _padded(body + 2 * tarfile.BLOCKSIZE, tarfile.RECORDSIZE)
+
+    def chunks(self) -> Iterator[bytes]:
+        sent = 0
+        for path, header, size in self.members:
+            yield header
+            left = size
+            with open(path, "rb") as file:
+                while left and (chunk := file.read(min(CHUNK, left))):
+                    left -= len(chunk)
+                    yield chunk
+            if left or _file_grew(path, size):
+                raise RegistryError(
+                    f"{path} changed while it was being uploaded; upload again once it is written."
+                )
+            yield bytes(_padded(size) - size)
+            sent += len(header) + _padded(size)
+        yield bytes(self.size - sent)  # the end-of-archive blocks and the record padding
+
+
+def _padded(size: int, unit: int = tarfile.BLOCKSIZE) -> int:
+    return -(-size // unit) * unit
+
+
+def _file_grew(path: Path, size: int) -> bool:
+    return path.stat().st_size != size
 
 
 def server_for(url: str, token: str | None) -> RegistryServer:

@@ -157,6 +157,7 @@ class _BlobWriter:
     """
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         self.fd, self.direct = _open_new(path)
         self.digest = hashlib.sha256()
         self.size = 0
@@ -175,10 +176,16 @@ class _BlobWriter:
             except OSError as error:
                 # A file system that took the flag at open but refuses the I/O.
                 if not self.direct or error.errno != errno.EINVAL:
-                    raise
+                    raise self._failed(error) from error
                 self._through_cache()
                 continue
             view = view[written:]
+
+    def _failed(self, error: OSError) -> StoreError:
+        return StoreError(
+            f"Cannot write {self.path} ({error.strerror or error}). Free space on that "
+            "disk, or point REGISTRY_HOME at another one; nothing partial was kept."
+        )
 
     def _through_cache(self) -> None:
         flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
@@ -243,7 +250,10 @@ class _BlobWriter:
         self._land(final=True)
         for index in range(_QUEUE):
             self._settle(index)
-        os.fsync(self.fd)
+        try:
+            os.fsync(self.fd)
+        except OSError as error:
+            raise self._failed(error) from error
         return self.digest.hexdigest()
 
     def close(self) -> None:
@@ -537,7 +547,10 @@ class Store:
         for entry in self.tmp.iterdir():
             parts = entry.name.split("-")
             pid = int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
-            stale = now - entry.lstat().st_mtime > max_age_s
+            try:
+                stale = now - entry.lstat().st_mtime > max_age_s
+            except FileNotFoundError:  # its live writer just moved it into place
+                continue
             if (pid is not None and pid != os.getpid() and not _pid_alive(pid)) or stale:
                 if entry.is_dir() and not entry.is_symlink():
                     shutil.rmtree(entry, ignore_errors=True)

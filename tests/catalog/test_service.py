@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from registry.catalog.database import Catalog
@@ -20,7 +21,9 @@ from registry.catalog.service import (
     create_revision,
     create_token,
     move_alias,
+    record_token_use,
     revoke_token,
+    token_use_is_stale,
 )
 from registry.errors import AliasExistsError, CatalogError, InvalidNameError, PresetExistsError
 from registry.preset.manifest import FileEntry, Manifest
@@ -142,6 +145,34 @@ def test_moving_latest(catalog: Catalog) -> None:
         assert [r.aliases for r in detail.revisions] == [("latest",), ()]
 
 
+def test_token_use_is_stamped_at_most_once_a_minute(catalog: Catalog) -> None:
+    with catalog.transaction() as session:
+        secret, token = create_token(session, owner="alice", scope="read")
+
+    def stored() -> ApiToken:
+        with catalog.transaction(write=False) as session:
+            found = authenticate(session, secret)
+        assert found is not None
+        return found
+
+    assert stored().last_used_at is None and token_use_is_stale(stored())
+    with catalog.transaction() as session:
+        record_token_use(session, token.id)
+    first = stored().last_used_at
+    assert first is not None and not token_use_is_stale(stored())
+    with catalog.transaction() as session:
+        record_token_use(session, token.id)  # within the minute: kept
+    assert stored().last_used_at == first
+    with catalog.transaction() as session:
+        session.execute(update(ApiToken).values(last_used_at=first - dt.timedelta(minutes=5)))
+    assert token_use_is_stale(stored())
+    with catalog.transaction() as session:
+        record_token_use(session, token.id)
+    restamped = stored().last_used_at
+    assert restamped is not None and restamped >= first
+    assert not token_use_is_stale(stored())
+
+
 def test_tokens_store_only_a_hash(catalog: Catalog) -> None:
     with catalog.transaction() as session:
         secret, token = create_token(session, owner="alice", scope="write", name="ci")
@@ -151,7 +182,6 @@ def test_tokens_store_only_a_hash(catalog: Catalog) -> None:
         assert secret not in (stored.token_hash, stored.name)
         found = authenticate(session, secret)
         assert found is not None and found.owner == "alice" and found.scope == "write"
-        assert found.last_used_at is not None
         assert authenticate(session, secret + "x") is None
         assert revoke_token(session, token.id, owner="bob") is False
         assert revoke_token(session, token.id, owner="alice") is True

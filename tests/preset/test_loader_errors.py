@@ -204,3 +204,33 @@ def test_every_error_is_a_registry_error() -> None:
         WeightsMismatchError,
     ):
         assert issubclass(cls, RegistryError)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_loading_leaves_the_garbage_collector_as_it_found_it(
+    keras_hub_preset: Path, tmp_path: Path, enabled: bool
+) -> None:
+    # Loading pauses the collector (see loader.collector_paused); it must come
+    # back as it was, after a load and after a failed one.
+    import gc
+
+    from registry.preset.loader import collector_paused
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{")
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        GPT2Backbone.from_preset(keras_hub_preset)
+        assert gc.isenabled() is enabled
+        with pytest.raises(PresetFormatError):
+            GPT2Backbone.from_preset(broken)
+        assert gc.isenabled() is enabled
+        with collector_paused():
+            with collector_paused():
+                assert not gc.isenabled()
+            assert not gc.isenabled()  # the outer pause still holds
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()

@@ -125,6 +125,24 @@ def test_live_writers_staging_is_kept(tmp_path: Path) -> None:
     assert store.cleanup_temp() == 0 and mine.exists()
 
 
+def test_cleanup_skips_what_a_live_writer_moves_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another process lists tmp/ while this one renames its staged blob away.
+    store = Store(tmp_path / "store")
+    moving = store.tmp / "blob-1-moving"
+    moving.write_bytes(b"about to be settled")
+    lstat = Path.lstat
+
+    def vanished(path: Path) -> os.stat_result:
+        if path == moving:
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return lstat(path)
+
+    monkeypatch.setattr(Path, "lstat", vanished)
+    assert store.cleanup_temp(max_age_s=0) == 0
+
+
 def test_gc_removes_what_no_kept_revision_needs(tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
     keep = store.ingest_directory(_preset(tmp_path / "keep", {"a": b"shared", "b": b"kept"}))
@@ -261,5 +279,21 @@ def test_a_failing_source_leaves_no_blob(tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
     with pytest.raises(ConnectionResetError):
         store.add_readable(Broken())
+    assert not _visible_blobs(store)
+    assert not list(store.tmp.iterdir())
+
+
+@pytest.mark.usefixtures("small_batches")
+def test_a_full_disk_is_a_store_error_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(fd: int, data: memoryview) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    store = Store(tmp_path / "store")
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(StoreError, match=r"No space left on device.*REGISTRY_HOME"):
+        store.add_readable(io.BytesIO(os.urandom(3 * _SMALL_BATCH)))
+    monkeypatch.undo()
     assert not _visible_blobs(store)
     assert not list(store.tmp.iterdir())

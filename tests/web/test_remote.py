@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,13 @@ from registry.errors import (
     OfflineError,
     PermissionDeniedError,
     PresetNotFoundError,
+    SourceError,
+    StoreError,
     UploadTooLargeError,
     WeightsMismatchError,
 )
 from registry.preset.manifest import build_manifest
+from registry.resolver import store as store_module
 from tests.web.live import LiveServer
 
 
@@ -92,6 +96,20 @@ def test_a_corrupted_download_is_refused(remote: Registry, live: LiveServer) -> 
     assert raised.value.expected == weights.sha256
     assert not remote.resolver.store.tree_path(digest).exists()
     assert not remote.resolver.store.blob_path(weights.sha256).exists()
+
+
+def test_a_full_local_disk_is_not_blamed_on_the_server(
+    remote: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(writer: store_module._BlobWriter, view: memoryview) -> None:
+        raise writer._failed(OSError(errno.ENOSPC, "No space left on device"))
+
+    monkeypatch.setattr(store_module._BlobWriter, "_write", full)
+    with pytest.raises(StoreError, match=r"No space left on device.*REGISTRY_HOME") as raised:
+        remote.sync("gpt2_tiny_demo")
+    assert not isinstance(raised.value, SourceError)
+    store = remote.resolver.store
+    assert not list(store.blobs.glob("*/*")) and not list(store.tmp.iterdir())
 
 
 def test_auth_errors_are_clear(live: LiveServer, keras_hub_preset: Path, tmp_path: Path) -> None:
