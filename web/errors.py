@@ -35,6 +35,7 @@ _STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (errors.OfflineError, 503, "offline"),
     (errors.SourceError, 502, "source_unavailable"),
     (errors.CatalogUnavailableError, 503, "catalog_unavailable"),
+    (errors.StoreError, 507, "storage_error"),  # the server's disk, not the request
     (errors.RegistryError, 400, "bad_request"),
 )
 

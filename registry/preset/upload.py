@@ -17,7 +17,6 @@ entries = staging.entries                     # path -> FileEntry, hashed
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import tarfile
 import zipfile
@@ -27,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import IO, TypeVar
 
+from registry.blobio import BlobWriter
 from registry.errors import PresetFormatError, UnsafePresetError, UploadTooLargeError
 from registry.preset.manifest import FileEntry
 from registry.preset.validate import (
@@ -42,31 +42,33 @@ ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
 
 
 class StagedFile:
-    """One file being written into the staging area, hashed as it goes."""
+    """One file being written into the staging area, hashed as it goes (by a
+    `BlobWriter`: hashing and writing on threads, around the page cache)."""
 
     def __init__(self, staging: Staging, relative: PurePosixPath) -> None:
         self.staging = staging
         self.relative = relative
         self.path = staging.directory / relative
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[bytes] = open(self.path, "xb")  # noqa: SIM115 (closed in close())
-        self._digest = hashlib.sha256()
+        self._writer = BlobWriter(self.path)
         self.size = 0
 
     def write(self, chunk: bytes) -> None:
         self.size += len(chunk)
         self.staging.budget.admit(str(self.relative), self.size, len(chunk))
-        self._digest.update(chunk)
-        self._file.write(chunk)
+        self._writer.write(chunk)
 
     def close(self) -> FileEntry:
-        self._file.close()
-        entry = FileEntry(self.relative.as_posix(), self.size, self._digest.hexdigest())
+        try:
+            sha256 = self._writer.finish()
+        finally:
+            self._writer.close()
+        entry = FileEntry(self.relative.as_posix(), self.size, sha256)
         self.staging.entries[entry.path] = entry
         return entry
 
     def abort(self) -> None:
-        self._file.close()
+        self._writer.close()
 
     def __enter__(self) -> StagedFile:
         return self

@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import hmac
 import json
-import mmap
 import os
 import shutil
 import stat
@@ -36,13 +34,13 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
 from filelock import FileLock
 
+from registry.blobio import Advance, BlobWriter, Readable
 from registry.errors import StoreError
 from registry.preset.atomic import is_temporary
 from registry.preset.manifest import (
@@ -55,9 +53,6 @@ from registry.preset.manifest import (
 )
 
 CHUNK = 4 << 20
-_BATCH = 4 << 20  # the blob writer's write and hash unit
-_QUEUE = 4  # batches in flight (bounds a writer's memory to 16 MiB)
-_BLOCK = 4096  # O_DIRECT writes whole blocks: a multiple of any disk's block size
 LOCK_TIMEOUT_S = 600
 
 
@@ -80,9 +75,6 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-Advance = Callable[[int], None]
 
 
 def _hash_reader(source: BinaryIO, advance: Advance | None) -> tuple[str, int]:
@@ -123,148 +115,6 @@ def byte_progress(label: str, total: int, enabled: bool | None) -> Iterator[Adva
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
-
-
-class Readable(Protocol):
-    def readinto(self, buffer: memoryview, /) -> int | None: ...
-
-
-def _open_new(path: Path) -> tuple[int, bool]:
-    """Create `path` for writing, bypassing the page cache where the file system
-    allows it (O_DIRECT; tmpfs and some others refuse): (fd, direct)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    direct = getattr(os, "O_DIRECT", 0)
-    if direct:
-        try:
-            return os.open(path, flags | direct, 0o644), True
-        except OSError as error:
-            if error.errno != errno.EINVAL:
-                raise
-    return os.open(path, flags, 0o644), False
-
-
-class _BlobWriter:
-    """Writes a new file from 4 MiB batches, hashing each on one thread and
-    writing it on another while the caller fills the next.
-
-    The batch buffers are page-aligned and reused in turn (a buffer is refilled
-    only once its hash and write finished). Writes go around the page cache
-    (O_DIRECT) where the file system allows: copying gigabytes into fresh
-    page-cache pages costs more CPU than hashing them, and on virtual machines
-    its cost swings severalfold from run to run. The last, partial batch is
-    written through the cache, as O_DIRECT takes whole blocks only. A blob that
-    fits in one batch is hashed and written on the caller's thread.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fd, self.direct = _open_new(path)
-        self.digest = hashlib.sha256()
-        self.size = 0
-        self._buffers = [mmap.mmap(-1, _BATCH) for _ in range(_QUEUE)]
-        self._pending: list[tuple[Future[None], Future[None]] | None] = [None] * _QUEUE
-        self._threads: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
-        self._index = 0
-        self._fill = 0
-
-    def _write(self, view: memoryview) -> None:
-        if self.direct and len(view) % _BLOCK:
-            self._through_cache()
-        while view:
-            try:
-                written = os.write(self.fd, view)
-            except OSError as error:
-                # A file system that took the flag at open but refuses the I/O.
-                if not self.direct or error.errno != errno.EINVAL:
-                    raise self._failed(error) from error
-                self._through_cache()
-                continue
-            view = view[written:]
-
-    def _failed(self, error: OSError) -> StoreError:
-        return StoreError(
-            f"Cannot write {self.path} ({error.strerror or error}). Free space on that "
-            "disk, or point REGISTRY_HOME at another one; nothing partial was kept."
-        )
-
-    def _through_cache(self) -> None:
-        flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
-        fcntl.fcntl(self.fd, fcntl.F_SETFL, flags & ~getattr(os, "O_DIRECT", 0))
-        self.direct = False
-
-    def _land(self, final: bool = False) -> None:
-        if self._fill == 0:
-            return
-        view = memoryview(self._buffers[self._index])[: self._fill]
-        self._fill = 0
-        if final and self._threads is None:
-            self.digest.update(view)
-            self._write(view)
-            return
-        if self._threads is None:
-            self._threads = (
-                ThreadPoolExecutor(1, thread_name_prefix="registry-hash"),
-                ThreadPoolExecutor(1, thread_name_prefix="registry-write"),
-            )
-        hasher, writer = self._threads
-        self._pending[self._index] = (
-            hasher.submit(self.digest.update, view),
-            writer.submit(self._write, view),
-        )
-        self._index = (self._index + 1) % _QUEUE
-        self._settle(self._index)  # the next buffer is refilled only once it is free
-
-    def _settle(self, index: int) -> None:
-        pending, self._pending[index] = self._pending[index], None
-        if pending is not None:
-            for future in pending:
-                future.result()
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        view = memoryview(data).cast("B")
-        while view:
-            room = _BATCH - self._fill
-            taken = view[:room]
-            self._buffers[self._index][self._fill : self._fill + len(taken)] = taken
-            self._fill += len(taken)
-            self.size += len(taken)
-            view = view[room:]
-            if self._fill == _BATCH:
-                self._land()
-
-    def read_all(self, source: Readable, advance: Advance | None = None) -> None:
-        while True:
-            target = memoryview(self._buffers[self._index])[self._fill :]
-            read = source.readinto(target)
-            if not read:
-                return
-            self._fill += read
-            self.size += read
-            if advance is not None:
-                advance(read)
-            if self._fill == _BATCH:
-                self._land()
-
-    def finish(self) -> str:
-        """Write what is left, wait for every batch, sync; the sha256."""
-        self._land(final=True)
-        for index in range(_QUEUE):
-            self._settle(index)
-        try:
-            os.fsync(self.fd)
-        except OSError as error:
-            raise self._failed(error) from error
-        return self.digest.hexdigest()
-
-    def close(self) -> None:
-        """Release the threads, buffers and file (after `finish`, or on failure)."""
-        try:
-            if self._threads is not None:
-                for pool in self._threads:
-                    pool.shutdown(wait=True)
-        finally:
-            os.close(self.fd)
-            self._buffers.clear()  # unmapped once the last view of them is gone
 
 
 class Store:
@@ -325,7 +175,7 @@ class Store:
     def add_stream(self, chunks: Iterable[bytes | memoryview]) -> tuple[str, int]:
         """Store bytes from an iterator, hashing as they land; return (sha256, size)."""
 
-        def fill(writer: _BlobWriter) -> None:
+        def fill(writer: BlobWriter) -> None:
             for chunk in chunks:
                 writer.write(chunk)
 
@@ -336,10 +186,10 @@ class Store:
         read straight into the write buffers; return (sha256, size)."""
         return self._add(lambda writer: writer.read_all(source, advance))
 
-    def _add(self, fill: Callable[[_BlobWriter], object]) -> tuple[str, int]:
+    def _add(self, fill: Callable[[BlobWriter], object]) -> tuple[str, int]:
         staged = self._staging("blob")
         try:
-            writer = _BlobWriter(staged)
+            writer = BlobWriter(staged)
             try:
                 fill(writer)
                 sha256 = writer.finish()

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from registry import blobio
 from registry.errors import StoreError
 from registry.preset.manifest import build_manifest
-from registry.resolver import store as store_module
 from registry.resolver.store import Store
 from tests.conftest import REPO
 
@@ -201,7 +201,7 @@ _SIZES = [
 
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_module, "_BATCH", _SMALL_BATCH)
+    monkeypatch.setattr(blobio, "_BATCH", _SMALL_BATCH)
 
 
 def _add_each_way(store: Store, content: bytes, tmp_path: Path) -> list[tuple[str, int]]:
@@ -249,7 +249,7 @@ def test_blob_writes_fall_back_to_the_page_cache(
     assert store.blob_path(expected).read_bytes() == content
 
     monkeypatch.setattr(os, "write", write)
-    opened = store_module._open_new
+    opened = blobio._open_new
 
     def cached(path: Path) -> tuple[int, bool]:
         fd, _ = opened(path)
@@ -257,7 +257,7 @@ def test_blob_writes_fall_back_to_the_page_cache(
         fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~direct)
         return fd, False
 
-    monkeypatch.setattr(store_module, "_open_new", cached)
+    monkeypatch.setattr(blobio, "_open_new", cached)
     store = Store(tmp_path / "refused-open")
     assert store.add_readable(io.BytesIO(content)) == (expected, len(content))
     assert store.blob_path(expected).read_bytes() == content

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 from pathlib import Path
@@ -10,6 +11,7 @@ import h5py
 import pytest
 from fastapi.testclient import TestClient
 
+from registry import blobio
 from registry.preset.manifest import build_manifest
 from tests.web.conftest import multipart_files, tar_of
 from tests.web.live import token
@@ -161,6 +163,35 @@ def test_a_refused_upload_leaves_nothing(
     assert "(65, 32)" in _error(response)["message"]
     assert _blobs(home) == blobs and _leftovers(home) == []
     assert client.get("/api/v1/presets/alice/bad").status_code == 404
+
+
+def test_a_full_server_disk_is_a_507_and_leaves_nothing(
+    client: TestClient,
+    alice: dict[str, str],
+    keras_hub_preset: Path,
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def full(writer: blobio.BlobWriter, view: memoryview) -> None:
+        raise writer._failed(OSError(errno.ENOSPC, "No space left on device"))
+
+    monkeypatch.setattr(blobio.BlobWriter, "_write", full)
+    blobs = _blobs(home)
+    for body, headers in (
+        (tar_of(keras_hub_preset), {**alice, **TAR}),
+        (None, alice),
+    ):
+        response = client.post(
+            "/api/v1/presets/alice/full/revisions",
+            content=body,
+            files=None if body else multipart_files(keras_hub_preset),
+            headers=headers,
+        )
+        assert response.status_code == 507
+        assert _error(response)["code"] == "storage_error"
+        assert "No space left on device" in _error(response)["message"]
+    assert _blobs(home) == blobs and _leftovers(home) == []
+    assert client.get("/api/v1/presets/alice/full").status_code == 404
 
 
 def test_writes_need_a_write_token_and_ownership(

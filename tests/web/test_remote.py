@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from registry import GPT2Backbone, Registry
+from registry import GPT2Backbone, Registry, blobio
 from registry.errors import (
     AuthenticationError,
     ChecksumMismatchError,
@@ -22,7 +22,6 @@ from registry.errors import (
     WeightsMismatchError,
 )
 from registry.preset.manifest import build_manifest
-from registry.resolver import store as store_module
 from tests.web.live import LiveServer
 
 
@@ -101,10 +100,10 @@ def test_a_corrupted_download_is_refused(remote: Registry, live: LiveServer) -> 
 def test_a_full_local_disk_is_not_blamed_on_the_server(
     remote: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def full(writer: store_module._BlobWriter, view: memoryview) -> None:
+    def full(writer: blobio.BlobWriter, view: memoryview) -> None:
         raise writer._failed(OSError(errno.ENOSPC, "No space left on device"))
 
-    monkeypatch.setattr(store_module._BlobWriter, "_write", full)
+    monkeypatch.setattr(blobio.BlobWriter, "_write", full)
     with pytest.raises(StoreError, match=r"No space left on device.*REGISTRY_HOME") as raised:
         remote.sync("gpt2_tiny_demo")
     assert not isinstance(raised.value, SourceError)
