@@ -138,19 +138,36 @@ async def catalog(
     sort: Annotated[str, Query(max_length=16)] = "relevance",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
-    # Anonymous pages hold nothing personal: cached until the catalog changes.
-    cacheable = who.owner is None and not request.cookies
+    # Anonymous pages hold nothing personal (no form on them carries the CSRF
+    # token; only its cookie is set): cached until the catalog changes, for
+    # browsers holding a CSRF cookie too.
+    cacheable = who.owner is None and TOKEN_COOKIE not in request.cookies
     key = ("catalog-page", str(request.url.query))
     cached, generation = svc.cache.lookup(key) if cacheable else (None, 0)
     if cached is not None:
-        return HTMLResponse(cached.body, headers=_SECURITY_HEADERS)
+        response = HTMLResponse(cached.body, headers=_SECURITY_HEADERS)
+        token = csrf_token(request)
+        if request.cookies.get(CSRF_COOKIE) != token:
+            _set_cookie(request, response, CSRF_COOKIE, token)
+        return response
     response = await run_in_threadpool(
         _catalog_page, request, svc, who, q, architecture, size, source, tag, namespace,
         synced, sort, page,
     )  # fmt: skip
-    if cacheable:
-        svc.cache.store(key, generation, bytes(response.body), "text/html")
+    body = bytes(response.body)
+    token = request.cookies.get(CSRF_COOKIE) or _cookie_value(response, CSRF_COOKIE)
+    if cacheable and (not token or token.encode() not in body):
+        svc.cache.store(key, generation, body, "text/html")
     return response
+
+
+def _cookie_value(response: Response, name: str) -> str:
+    """The value a response sets for cookie `name` ("" if it sets none)."""
+    for header in response.headers.getlist("set-cookie"):
+        cookie_name, _, rest = header.partition("=")
+        if cookie_name == name:
+            return rest.split(";", 1)[0]
+    return ""
 
 
 def _catalog_page(

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from tests.web.conftest import multipart_files, tar_of
 from tests.web.live import token
+from web.auth import CSRF_COOKIE
 
 HTML = {"Accept": "text/html"}
 
@@ -138,3 +139,20 @@ def test_login_refuses_unknown_tokens_and_logout_forgets(client: TestClient) -> 
 def test_login_never_redirects_off_site(client: TestClient) -> None:
     page = client.get("/login", params={"next": "//evil.example/"})
     assert 'value="/"' in page.text
+
+
+def test_anonymous_catalog_pages_are_cached_for_browsers_too(client: TestClient) -> None:
+    cache = client.app.state.services.cache  # type: ignore[attr-defined]
+    first = client.get("/?q=gpt2")
+    assert CSRF_COOKIE in first.cookies  # the browser now sends its CSRF cookie
+    assert cache.lookup(("catalog-page", "q=gpt2"))[0] is not None
+    second = client.get("/?q=gpt2")
+    assert second.text == first.text and CSRF_COOKIE not in second.cookies
+    client.get("/?q=medium")  # asked with the cookie: cached all the same
+    assert cache.lookup(("catalog-page", "q=medium"))[0] is not None
+    client.cookies.clear()
+    third = client.get("/?q=gpt2")  # from the cache, and still given a cookie
+    assert third.text == first.text and CSRF_COOKIE in third.cookies
+    _login(client)
+    signed_in = client.get("/?q=gpt2")
+    assert "Sign out alice" in signed_in.text and "Sign out" not in first.text
