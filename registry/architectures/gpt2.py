@@ -10,7 +10,11 @@ from registry.architectures.backbone import Backbone
 from registry.architectures.initializers import random_normal
 from registry.architectures.presets import GPT2_PRESETS, BuiltinPreset
 from registry.architectures.specs import GPT2, ArchitectureSpec, check_gpt2_arguments
-from registry.architectures.transformer import PositionEmbedding, TransformerDecoder
+from registry.architectures.transformer import (
+    LayerNormalization,
+    PositionEmbedding,
+    TransformerDecoder,
+)
 
 LAYER_NORM_EPSILON = 1e-5
 
@@ -113,7 +117,7 @@ class GPT2Backbone(Backbone):
             )
             for i in range(num_layers)
         ]
-        self.layer_norm = keras.layers.LayerNormalization(
+        self.layer_norm = LayerNormalization(
             axis=-1, epsilon=LAYER_NORM_EPSILON, dtype=dtype, name="layer_norm"
         )
 
