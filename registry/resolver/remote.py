@@ -10,6 +10,7 @@ manifest must hash to the revision id the server named.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
 import http.client
 import os
@@ -259,7 +260,7 @@ class RegistryServer:
             size, chunks, content_type = tar.size, tar.chunks, "application/x-tar"
         else:
             size = source.stat().st_size
-            chunks = lambda: _file_chunks(source)  # noqa: E731
+            chunks = functools.partial(_file_chunks, source)
             content_type = "application/zip" if source.suffix == ".zip" else "application/gzip"
             if source.name.endswith(".tar"):
                 content_type = "application/x-tar"

@@ -22,6 +22,7 @@ from registry.errors import (
     WeightsMismatchError,
 )
 from registry.preset.manifest import build_manifest
+from tests.web.conftest import tar_of
 from tests.web.live import LiveServer
 
 
@@ -62,6 +63,15 @@ def test_upload_load_alias_delete(
     remote.delete("alice/tiny")
     with pytest.raises(PresetNotFoundError):
         remote.info("alice/tiny")
+
+
+def test_an_archive_uploads_as_its_directory(
+    remote: Registry, keras_hub_preset: Path, tmp_path: Path
+) -> None:
+    archive = tmp_path / "tiny.tar.gz"
+    archive.write_bytes(tar_of(keras_hub_preset))
+    uploaded = remote.upload(archive, "from-archive")
+    assert uploaded.digest == build_manifest(keras_hub_preset).revision_id
 
 
 def test_lock_and_verify_offline(remote: Registry, live: LiveServer, tmp_path: Path) -> None:
