@@ -23,9 +23,9 @@ from registry.catalog.queries import (
 from registry.errors import PresetFormatError, RegistryError
 from registry.preset.format import read_json
 from registry.resolver.handles import CatalogHandle
-from registry.resolver.publish import UploadRequest, new_staging, publish
+from registry.resolver.publish import UploadRequest, new_staging
 from web.api import common
-from web.api.v1 import check_upload_target
+from web.api.v1 import check_upload_target, publish_staged
 from web.auth import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -89,8 +89,9 @@ _SECURITY_HEADERS = {
 def render(
     request: Request, template: str, context: dict[str, Any], status: int = 200
 ) -> HTMLResponse:
-    """Render a page; every page gets the caller and a CSRF token for its forms."""
-    token = csrf_token(request)
+    """Render a page; every page gets the caller and a CSRF token for its forms
+    (kept in `request.state.csrf` too)."""
+    token = request.state.csrf = csrf_token(request)
     who: Principal = context.get("who") or Principal()
     response = TEMPLATES.TemplateResponse(
         request,
@@ -98,10 +99,15 @@ def render(
         {"who": who, "csrf": token, "csrf_field": CSRF_FIELD, **context},
         status_code=status,
     )
-    if request.cookies.get(CSRF_COOKIE) != token:
-        _set_cookie(request, response, CSRF_COOKIE, token)
+    _give_csrf_cookie(request, response, token)
     response.headers.update(_SECURITY_HEADERS)
     return response
+
+
+def _give_csrf_cookie(request: Request, response: Response, token: str) -> None:
+    """Set the browser's CSRF cookie to `token` unless it holds it already."""
+    if request.cookies.get(CSRF_COOKIE) != token:
+        _set_cookie(request, response, CSRF_COOKIE, token)
 
 
 def render_error(request: Request, status: int, code: str, message: str) -> HTMLResponse:
@@ -146,28 +152,16 @@ async def catalog(
     cached, generation = svc.cache.lookup(key) if cacheable else (None, 0)
     if cached is not None:
         response = HTMLResponse(cached.body, headers=_SECURITY_HEADERS)
-        token = csrf_token(request)
-        if request.cookies.get(CSRF_COOKIE) != token:
-            _set_cookie(request, response, CSRF_COOKIE, token)
+        _give_csrf_cookie(request, response, csrf_token(request))
         return response
     response = await run_in_threadpool(
         _catalog_page, request, svc, who, q, architecture, size, source, tag, namespace,
         synced, sort, page,
     )  # fmt: skip
     body = bytes(response.body)
-    token = request.cookies.get(CSRF_COOKIE) or _cookie_value(response, CSRF_COOKIE)
-    if cacheable and (not token or token.encode() not in body):
+    if cacheable and request.state.csrf.encode() not in body:  # never share a token
         svc.cache.store(key, generation, body, "text/html")
     return response
-
-
-def _cookie_value(response: Response, name: str) -> str:
-    """The value a response sets for cookie `name` ("" if it sets none)."""
-    for header in response.headers.getlist("set-cookie"):
-        cookie_name, _, rest = header.partition("=")
-        if cookie_name == name:
-            return rest.split(";", 1)[0]
-    return ""
 
 
 def _catalog_page(
@@ -326,14 +320,7 @@ async def _receive_form_upload(request: Request, svc: Services, who: Principal) 
     except BaseException:
         shutil.rmtree(staging.directory, ignore_errors=True)
         raise
-    await run_in_threadpool(
-        publish,
-        svc.resolver,
-        staging,
-        upload,
-        authorize=lambda preset: who.authorize_upload(namespace, preset),
-    )
-    svc.cache.changed()
+    await publish_staged(svc, who, staging, upload)
     return f"/presets/{namespace}/{name}"
 
 

@@ -207,6 +207,12 @@ def _insert_ignoring_conflicts(
         session.execute(_upsert_statement(session, model).on_conflict_do_nothing(), rows)
 
 
+def _find_revision(session: Session, preset: Preset, digest: str) -> Revision | None:
+    return session.scalar(
+        select(Revision).where(Revision.preset_id == preset.id, Revision.digest == digest)
+    )
+
+
 def record_revision(
     session: Session,
     preset: Preset,
@@ -222,11 +228,7 @@ def record_revision(
     revision, its file rows and the blob rows are written in the caller's
     transaction, so they land together or not at all.
     """
-    existing = session.scalar(
-        select(Revision).where(
-            Revision.preset_id == preset.id, Revision.digest == manifest.revision_id
-        )
-    )
+    existing = _find_revision(session, preset, manifest.revision_id)
     if existing is not None:
         return existing, False
     _insert_ignoring_conflicts(
@@ -244,11 +246,7 @@ def record_revision(
             session.add(revision)
     except IntegrityError:
         # Another writer recorded the same content a moment ago: it is the same revision.
-        found = session.scalar(
-            select(Revision).where(
-                Revision.preset_id == preset.id, Revision.digest == manifest.revision_id
-            )
-        )
+        found = _find_revision(session, preset, manifest.revision_id)
         if found is None:
             raise
         return found, False

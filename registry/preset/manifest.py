@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,12 +81,14 @@ class VerificationResult:
         return not self.mismatches
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """The hex sha256 of a file, read in 4 MiB chunks."""
+def sha256_file(path: str | os.PathLike[str], advance: Callable[[int], None] | None = None) -> str:
+    """The hex sha256 of a file, read in 4 MiB chunks (`advance(n)` after each)."""
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         while chunk := file.read(_CHUNK):
             digest.update(chunk)
+            if advance is not None:
+                advance(len(chunk))
     return digest.hexdigest()
 
 

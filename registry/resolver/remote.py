@@ -326,7 +326,7 @@ class TarStream:
                 while left and (chunk := file.read(min(CHUNK, left))):
                     left -= len(chunk)
                     yield chunk
-            if left or _file_grew(path, size):
+            if left or path.stat().st_size != size:
                 raise RegistryError(
                     f"{path} changed while it was being uploaded; upload again once it is written."
                 )
@@ -337,10 +337,6 @@ class TarStream:
 
 def _padded(size: int, unit: int = tarfile.BLOCKSIZE) -> int:
     return -(-size // unit) * unit
-
-
-def _file_grew(path: Path, size: int) -> bool:
-    return path.stat().st_size != size
 
 
 def server_for(url: str, token: str | None) -> RegistryServer:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import hmac
 import json
 import os
@@ -36,7 +35,6 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from filelock import FileLock
 
@@ -75,18 +73,6 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _hash_reader(source: BinaryIO, advance: Advance | None) -> tuple[str, int]:
-    """Hash `source` to its end: (sha256, size)."""
-    digest = hashlib.sha256()
-    size = 0
-    while chunk := source.read(CHUNK):
-        digest.update(chunk)
-        size += len(chunk)
-        if advance is not None:
-            advance(len(chunk))
-    return digest.hexdigest(), size
 
 
 @contextlib.contextmanager
@@ -209,8 +195,7 @@ class Store:
         download) the file is hashed and then hard-linked into place: no copy.
         """
         if link:
-            with open(source, "rb") as reader:
-                sha256, size = _hash_reader(reader, advance)
+            sha256, size = sha256_file(source, advance), source.stat().st_size
             staged = self._staging("blob")
             self._link_or_copy(source, staged)
             try:

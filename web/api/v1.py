@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from registry.catalog.queries import EVERYONE, SearchFilters, find_preset, search_presets
 from registry.catalog.service import check_name, check_preset_name, delete_preset, move_alias
 from registry.errors import PresetNotFoundError
+from registry.preset.upload import Staging
 from registry.resolver.handles import CatalogHandle
 from registry.resolver.publish import Published, UploadRequest, new_staging, publish
 from registry.resolver.resolve import pick_revision
@@ -234,6 +235,14 @@ async def receive_and_publish(
     except BaseException:
         shutil.rmtree(staging.directory, ignore_errors=True)
         raise
+    return await publish_staged(svc, who, staging, upload), upload
+
+
+async def publish_staged(
+    svc: Services, who: Principal, staging: Staging, upload: UploadRequest
+) -> Published:
+    """Validate and publish a received upload as `who` (the API's and the form's)."""
+    namespace = upload.handle.namespace
     published = await run_in_threadpool(
         publish,
         svc.resolver,
@@ -242,7 +251,7 @@ async def receive_and_publish(
         authorize=lambda preset: who.authorize_upload(namespace, preset),
     )
     svc.cache.changed()
-    return published, upload
+    return published
 
 
 @router.post(
