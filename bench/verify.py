@@ -2,12 +2,20 @@
 
     python bench/verify.py [--runs 5] [--presets 100] [--cache DIR] [--json PATH]
 
-- Full: `Registry().verify(name, full=True)` of the GPT-2-medium-shaped preset of
-  `bench/load.py` (~1.4 GB, in the page cache) against `sha256sum` of its files.
+Every side runs as a whole process, timed by the parent from spawn to exit; each
+command runs once as a discarded warm-up, then the commands take turns for
+`--runs` rounds (A B C A B C ...), so the page cache is the same for all.
+Medians and worst cases (max) are reported.
+- Full: `registry verify NAME --full` (the CLI, with REGISTRY_HOME set) of the
+  GPT-2-medium-shaped preset of `bench/load.py` (~1.4 GB) against `sha256sum`
+  of its files. Apart, for information: a process running
+  `Registry(cache_dir=...).verify(name, full=True)` times opening the registry
+  and the verify call inside itself.
 - Fast path: `Registry().verify()` of `--presets` small cached presets (size,
   mtime and inode against the state recorded at the last full hash), and
-  `verify(name)` of one of them; each in a fresh process, timing the call (and,
-  apart, opening the registry).
+  `verify(name)` of one of them, each timed inside its process (and, apart,
+  opening the registry); and the whole `registry verify NAME` process for that
+  one preset.
 """
 
 from __future__ import annotations
@@ -16,19 +24,17 @@ import argparse
 import json
 import os
 import shutil
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import load as load_bench  # noqa: E402  (bench/load.py)
+from interleave import Sample, cell, interleaved, summary  # noqa: E402
 
+# Times opening the registry and the verify call inside the process.
 _CALL = """
 import json, sys, time
 started = time.perf_counter()
@@ -43,16 +49,35 @@ print(json.dumps({"open_s": opened - started, "verify_s": done - opened,
 """
 
 
-def _call(home: Path, name: str, mode: str) -> dict[str, float]:
-    result = subprocess.run(
-        [sys.executable, "-c", _CALL, str(home), name, mode],
-        cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True,
-        text=True, check=False,
-    )  # fmt: skip
-    if result.returncode != 0:
-        raise SystemExit(result.stderr[-3000:])
-    body: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
-    return body
+def _environment(home: Path) -> dict[str, str]:
+    """This process's environment, pointed at `home` and never at a server."""
+    settings = ("REGISTRY_URL", "REGISTRY_TOKEN", "REGISTRY_DB_URL", "REGISTRY_OFFLINE")
+    env = {key: value for key, value in os.environ.items() if key not in settings}
+    return env | {"REGISTRY_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def _cli() -> list[str]:
+    """The `registry` command installed beside this interpreter, as a user runs it."""
+    script = Path(sys.executable).with_name("registry")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "registry.cli"]
+
+
+def _in_process(home: Path, name: str, mode: str) -> list[str]:
+    return [sys.executable, "-c", _CALL, str(home), name, mode]
+
+
+def _reported(sample: Sample) -> dict[str, float]:
+    """The in-process figures a `_CALL` process printed, and its whole-process time."""
+    figures: dict[str, float] = json.loads(sample.stdout.strip().splitlines()[-1])
+    return figures | {"wall_s": sample.wall_s}
+
+
+def _checked(sample: Sample) -> dict[str, float]:
+    """The whole-process time of a `registry verify --json` that verified one preset."""
+    report = json.loads(sample.stdout)
+    if not (report["ok"] and report["checked"] == 1):
+        raise SystemExit(f"registry verify did not verify one preset: {report}")
+    return {"wall_s": sample.wall_s}
 
 
 def prepare(cache: Path, presets: int) -> tuple[Path, str, list[str]]:
@@ -81,6 +106,95 @@ def prepare(cache: Path, presets: int) -> tuple[Path, str, list[str]]:
     return home, medium, small
 
 
+def _stored_files(home: Path, name: str) -> list[str]:
+    from registry import Registry
+
+    registry = Registry(cache_dir=home)
+    tree = registry.resolver.resolve(name, verify=False).path
+    registry.close()
+    return sorted(str(p) for p in tree.rglob("*") if p.is_file())
+
+
+def full_rehash(home: Path, medium: str, runs: int) -> dict[str, Any]:
+    """`sha256sum FILES` against `registry verify NAME --full`, as whole processes."""
+    files = _stored_files(home, medium)
+    samples = interleaved(
+        {
+            "sha256sum": ["sha256sum", *files],
+            "registry_cli": [*_cli(), "verify", medium, "--full", "--json"],
+            "registry_in_process": _in_process(home, medium, "full"),
+        },
+        runs,
+        env=_environment(home),
+    )
+    return {
+        "bytes": sum(Path(p).stat().st_size for p in files),
+        "sha256sum": summary([{"wall_s": s.wall_s} for s in samples["sha256sum"]]),
+        "registry_cli": summary([_checked(s) for s in samples["registry_cli"]]),
+        "registry_in_process": summary([_reported(s) for s in samples["registry_in_process"]]),
+    }
+
+
+def fast_path(home: Path, first_small: str, runs: int) -> dict[str, Any]:
+    """The fast path, every stored preset and one, in-process and as the whole CLI."""
+    samples = interleaved(
+        {
+            "fast_all": _in_process(home, "", "fast"),
+            "fast_one": _in_process(home, first_small, "fast"),
+            "fast_one_cli": [*_cli(), "verify", first_small, "--json"],
+        },
+        runs,
+        env=_environment(home),
+    )
+    fast_all = summary([_reported(s) for s in samples["fast_all"]])
+    return {
+        "fast_all": fast_all | {"presets": int(fast_all["checked"])},
+        "fast_one": summary([_reported(s) for s in samples["fast_one"]]),
+        "fast_one_cli": summary([_checked(s) for s in samples["fast_one_cli"]]),
+    }
+
+
+def print_table(results: dict[str, Any], runs: int) -> None:
+    full = results["full"]
+    theirs, ours, inside = full["sha256sum"], full["registry_cli"], full["registry_in_process"]
+    mb = full["bytes"] / 1e6
+    print(
+        f"| measure: median (max) of {runs} interleaved fresh processes, after a warm-up each "
+        "| registry | reference | ratio (of worst cases) |"
+    )
+    print("|---|---:|---:|---:|")
+    print(
+        f"| full rehash of a {mb / 1e3:.2f} GB preset, whole process (s): "
+        f"`registry verify NAME --full` vs `sha256sum FILES` | {cell(ours, 'wall_s')} "
+        f"| {cell(theirs, 'wall_s')} | {theirs['wall_s'] / ours['wall_s']:.2f}x "
+        f"({theirs['wall_s_max'] / ours['wall_s_max']:.2f}x) |"
+    )
+    print(
+        f"| same, MB/s (worst) | {mb / ours['wall_s']:,.0f} ({mb / ours['wall_s_max']:,.0f}) "
+        f"| {mb / theirs['wall_s']:,.0f} ({mb / theirs['wall_s_max']:,.0f}) | |"
+    )
+    print(
+        "| in-process split of `Registry(cache_dir).verify(name, full=True)` (s): "
+        f"import and open + verify = whole process | {cell(inside, 'open_s')} + "
+        f"{cell(inside, 'verify_s')} = {cell(inside, 'wall_s')} | | |"
+    )
+    fast, one, cli = results["fast_all"], results["fast_one"], results["fast_one_cli"]
+    print(
+        f"| fast-path verify of {fast['presets']} cached presets, in-process (ms) "
+        f"| {cell(fast, 'verify_s', '.0f', 1000)}"
+        f"; {fast['verify_s'] * 1000 / fast['presets']:.1f} ms each | | |"
+    )
+    print(
+        f"| fast-path verify of one cached preset, in-process (ms) "
+        f"| {cell(one, 'verify_s', '.1f', 1000)}"
+        f"; + {cell(one, 'open_s', '.0f', 1000)} to import and open | | |"
+    )
+    print(
+        "| `registry verify NAME` (fast path, one preset), whole process (ms) "
+        f"| {cell(cli, 'wall_s', '.0f', 1000)} | | |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -89,59 +203,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     home, medium, small = prepare(args.cache, args.presets)
-
-    from registry import Registry
-
-    registry = Registry(cache_dir=home)
-    tree = registry.resolver.resolve(medium, verify=False).path
-    registry.close()
-    files = sorted(str(p) for p in tree.rglob("*") if p.is_file())
-    size = sum(Path(p).stat().st_size for p in files)
-
-    sha256sum = []
-    for _ in range(args.runs):
-        started = time.perf_counter()
-        subprocess.run(["sha256sum", *files], check=True, capture_output=True)
-        sha256sum.append(time.perf_counter() - started)
-    full = [_call(home, medium, "full") for _ in range(args.runs)]
-    many = [_call(home, "", "fast") for _ in range(args.runs)]
-    one = [_call(home, small[0], "fast") for _ in range(args.runs)]
-
-    def median(samples: list[dict[str, float]], key: str) -> float:
-        return statistics.median(sample[key] for sample in samples)
-
-    results: dict[str, Any] = {
-        "full": {
-            "bytes": size,
-            "registry_s": median(full, "verify_s"),
-            "sha256sum_s": statistics.median(sha256sum),
-        },
-        "fast_all": {
-            "presets": many[0]["checked"],
-            "verify_s": median(many, "verify_s"),
-            "open_s": median(many, "open_s"),
-        },
-        "fast_one": {"verify_s": median(one, "verify_s"), "open_s": median(one, "open_s")},
-    }
-    full_row = results["full"]
-    ours_mb_s = size / 1e6 / full_row["registry_s"]
-    theirs_mb_s = size / 1e6 / full_row["sha256sum_s"]
-    print(f"| measure (median of {args.runs} fresh processes) | registry | reference | ratio |")
-    print("|---|---:|---:|---:|")
-    print(
-        f"| full rehash of a {size / 1e9:.2f} GB preset, MB/s | {ours_mb_s:,.0f} | "
-        f"{theirs_mb_s:,.0f} (sha256sum) | {ours_mb_s / theirs_mb_s:.2f}x |"
-    )
-    fast, one = results["fast_all"], results["fast_one"]
-    all_ms, one_ms = fast["verify_s"] * 1000, one["verify_s"] * 1000
-    print(
-        f"| fast-path verify of {fast['presets']} cached presets | {all_ms:.0f} ms "
-        f"({all_ms / fast['presets']:.1f} ms each) | | |"
-    )
-    print(
-        f"| fast-path verify of one cached preset | {one_ms:.1f} ms "
-        f"(+ {one['open_s'] * 1000:.0f} ms to import and open) | | |"
-    )
+    results = {"full": full_rehash(home, medium, args.runs)} | fast_path(home, small[0], args.runs)
+    print_table(results, args.runs)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

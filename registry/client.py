@@ -156,7 +156,7 @@ class Registry:
             ```
         """
         from registry.architectures.backbone import Backbone
-        from registry.preset.loader import load_backbone
+        from registry.resolver.load import load_backbone
 
         target = f"{name_or_handle}@{revision}" if revision else name_or_handle
         overrides = {"dtype": dtype} if dtype is not None else {}

@@ -1,6 +1,8 @@
 """Run in a subprocess with KERAS_BACKEND set: the fixture checks on that backend.
 
-Usage: python -m tests.backend_probe FIXTURES_DIR; prints one JSON line.
+Usage: python -m tests.backend_probe FIXTURES_DIR; prints one JSON line: the
+backend, each reference fixture's largest error against what its library
+computed, and the error of a mixed_bfloat16 reload.
 """
 
 from __future__ import annotations
@@ -13,35 +15,32 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from registry import Backbone, GPT2Backbone
+from registry import Backbone
+from tests.conftest import reference_error, reference_inputs, reference_io
+from tests.reference.generate import CASES
 
 
 def main(fixtures: Path) -> None:
-    keras_hub = Backbone.from_preset(fixtures / "keras_hub_tiny_gpt2")
-    inputs = {
-        "token_ids": np.load(fixtures / "keras_hub_tiny_gpt2_input_token_ids.npy"),
-        "padding_mask": np.load(fixtures / "keras_hub_tiny_gpt2_input_padding_mask.npy"),
-    }
-    expected = np.load(fixtures / "keras_hub_tiny_gpt2_expected_output.npy")
-    keras_hub_error = np.abs(keras.ops.convert_to_numpy(keras_hub(inputs)) - expected).max()
+    errors = {}
+    for case in CASES:
+        io = reference_io(case.name, fixtures)
+        backbone = Backbone.from_preset(fixtures / case.name)
+        outputs = keras.tree.map_structure(
+            keras.ops.convert_to_numpy, backbone(reference_inputs(io), training=False)
+        )
+        errors[case.name] = reference_error(outputs, io)
 
-    hf = GPT2Backbone.from_preset(fixtures / "hf_tiny_gpt2")
-    token_ids = np.load(fixtures / "hf_tiny_gpt2_input_token_ids.npy")
-    outputs = hf({"token_ids": token_ids, "padding_mask": np.ones_like(token_ids)})
-    hf_expected = np.load(fixtures / "hf_tiny_gpt2_expected_output.npy")
-    hf_error = np.abs(keras.ops.convert_to_numpy(outputs) - hf_expected).max()
-
+    io = reference_io("keras_hub_tiny_gpt2", fixtures)
     with tempfile.TemporaryDirectory() as directory:
-        keras_hub.save_to_preset(directory)
-        again = GPT2Backbone.from_preset(directory, dtype="mixed_bfloat16")
-        half = keras.ops.convert_to_numpy(keras.ops.cast(again(inputs), "float32"))
+        Backbone.from_preset(fixtures / "keras_hub_tiny_gpt2").save_to_preset(directory)
+        again = Backbone.from_preset(directory, dtype="mixed_bfloat16")
+        half = keras.ops.convert_to_numpy(keras.ops.cast(again(reference_inputs(io)), "float32"))
     print(
         json.dumps(
             {
                 "backend": keras.config.backend(),
-                "keras_hub_error": float(keras_hub_error),
-                "hf_error": float(hf_error),
-                "mixed_bfloat16_error": float(np.abs(half - expected).max()),
+                "errors": errors,
+                "mixed_bfloat16_error": float(np.abs(half - io["expected_output"]).max()),
             }
         )
     )

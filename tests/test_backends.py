@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.reference.generate import CASES
 
 
 @pytest.mark.parametrize("backend", ["torch", "jax"])
 def test_fixtures_on_backend(backend: str, fixtures: Path) -> None:
     if importlib.util.find_spec(backend) is None:
-        if backend == "torch" and os.environ.get("CI"):
-            pytest.fail("torch is in the test extra; CI must run this test on it")
+        if os.environ.get("CI"):
+            pytest.fail(f"{backend} is in the test extra; CI must run this test on it")
         pytest.skip(f"{backend} is not installed")
     result = subprocess.run(
         [sys.executable, "-m", "tests.backend_probe", str(fixtures)],
@@ -32,6 +33,6 @@ def test_fixtures_on_backend(backend: str, fixtures: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["backend"] == backend
-    assert report["keras_hub_error"] <= 1e-5
-    assert report["hf_error"] <= 1e-5
+    assert set(report["errors"]) == {case.name for case in CASES}
+    assert max(report["errors"].values()) <= 1e-5, report["errors"]
     assert report["mixed_bfloat16_error"] <= 0.1

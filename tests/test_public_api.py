@@ -27,7 +27,7 @@ def test_import_registry_does_not_import_keras() -> None:
 
 def test_registry_never_imports_web() -> None:
     code = (
-        "import sys, registry.cli, registry.preset.loader, registry.architectures; "
+        "import sys, registry.cli, registry.resolver.load, registry.architectures; "
         "print(any(m == 'web' or m.startswith('web.') for m in sys.modules))"
     )
     result = subprocess.run(

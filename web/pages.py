@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from markdown_it import MarkdownIt
 from starlette.concurrency import run_in_threadpool
 
+from registry.architectures import allowlist
 from registry.catalog.queries import (
     SORT_KEYS,
     PresetDetail,
@@ -21,7 +22,8 @@ from registry.catalog.queries import (
     search_presets,
 )
 from registry.errors import PresetFormatError, RegistryError
-from registry.preset.format import read_json
+from registry.preset.format import PresetKind, detect_kind
+from registry.preset.validate import architecture_arguments
 from registry.resolver.handles import CatalogHandle
 from registry.resolver.publish import UploadRequest, new_staging
 from web.api import common
@@ -44,6 +46,8 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 _MAX_CARD_BYTES = 256 << 10
 _SOURCES = ("kaggle", "hf", "local", "upload", "bundled")
+# The architecture filter's choices: (class name, family), from the allow-list.
+_ARCHITECTURES = [(name, spec.family) for name, spec in allowlist.specs().items()]
 _SIZE_BUCKETS = {  # label -> (min, max) parameters
     "": (None, None),
     "tiny": (None, 10_000_000),
@@ -200,6 +204,7 @@ def _catalog_page(
             "page_url": page_url,
             "sort_keys": SORT_KEYS,
             "sources": _SOURCES,
+            "architectures": _ARCHITECTURES,
             "sizes": [s for s in _SIZE_BUCKETS if s],
             "filtered": bool(kept),
         },
@@ -210,12 +215,20 @@ def _catalog_page(
 
 
 def _config_rows(tree: Path) -> list[tuple[str, str]]:
-    """The architecture's arguments as (name, value) rows, from config.json."""
+    """The backbone's constructor arguments as (name, value) rows.
+
+    A keras-hub preset's come from its `config.json`; a transformers checkpoint's
+    are the ones this registry derives from its config and tensor shapes, so both
+    read as the architecture's own arguments.
+    """
     try:
-        config = read_json(tree / "config.json")
+        kind, config = detect_kind(tree)
+        if kind is PresetKind.TRANSFORMERS:
+            arguments: Any = architecture_arguments(tree)
+        else:
+            arguments = config.get("config")
     except PresetFormatError:
         return []
-    arguments = config.get("config") if "class_name" in config else config
     if not isinstance(arguments, dict):
         return []
     rows = []
@@ -238,14 +251,17 @@ def _model_card(tree: Path) -> str | None:
 def _snippets(request: Request, detail: PresetDetail) -> dict[str, str]:
     name = detail.summary.full_name
     base = str(request.base_url).rstrip("/")
+    cls = detail.summary.architecture
+    spec = allowlist.spec_named(cls)
+    inputs = f"  # inputs: {', '.join(spec.inputs)}" if spec is not None else ""
     return {
         "Registry": (
-            f'from registry import Registry\n\nbackbone = Registry("{base}").load("{name}")'
+            f'from registry import Registry\n\nbackbone = Registry("{base}").load("{name}"){inputs}'
         ),
         "keras (with HF_ENDPOINT set to this server)": (
             f'import os\nos.environ["HF_ENDPOINT"] = "{base}"\n\n'
-            "from registry import GPT2Backbone  # or: from keras_hub.models import GPT2Backbone\n"
-            f'backbone = GPT2Backbone.from_preset("hf://{name}")'
+            f"from registry import {cls}  # or: from keras_hub.models import {cls}\n"
+            f'backbone = {cls}.from_preset("hf://{name}")'
         ),
         "CLI": f"REGISTRY_URL={base} registry sync {name}",
         "huggingface_hub": (

@@ -1,8 +1,9 @@
-"""Keras model code. `ARCHITECTURES` is the allow-list of classes presets may name.
+"""Keras model code: the `Backbone` base and one folder per architecture.
 
-Adding an architecture means adding its module and one entry in `_ALLOW_LIST`.
-Names are resolved on first use, so `registry.architectures.presets` (the
-built-in preset table) can be read without importing Keras.
+The allow-list (`registry.architectures.allowlist`) finds each architecture by
+its folder; this package exports `Backbone` and every allowed backbone class by
+name (`from registry.architectures import GPT2Backbone`), importing Keras only
+on first use, so reading the allow-list and the built-in presets stays light.
 """
 
 from __future__ import annotations
@@ -12,33 +13,29 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from registry.architectures.backbone import Backbone
-    from registry.architectures.gpt2 import GPT2Backbone
 
     ARCHITECTURES: dict[str, type[Backbone]]
 
-# Class name -> the module of this package that defines it.
-_ALLOW_LIST = {
-    "GPT2Backbone": "registry.architectures.gpt2",
-}
-
-__all__ = ["ARCHITECTURES", "Backbone", "GPT2Backbone", "allowed_class_names"]
+__all__ = ["ARCHITECTURES", "Backbone", "allowed_class_names"]
 
 
 def allowed_class_names() -> frozenset[str]:
     """The allow-list's class names, without importing Keras."""
-    return frozenset(_ALLOW_LIST)
+    return frozenset(importlib.import_module("registry.architectures.allowlist").specs())
 
 
 def __getattr__(name: str) -> Any:
+    # Imported by path: `from registry.architectures import allowlist` would ask
+    # this function for the submodule again.
+    allowlist = importlib.import_module("registry.architectures.allowlist")
+
     if name == "ARCHITECTURES":
-        return {
-            class_name: getattr(importlib.import_module(module), class_name)
-            for class_name, module in _ALLOW_LIST.items()
-        }
+        return {name: allowlist.backbone_class(spec) for name, spec in allowlist.specs().items()}
     if name == "Backbone":
         from registry.architectures.backbone import Backbone
 
         return Backbone
-    if name in _ALLOW_LIST:
-        return getattr(importlib.import_module(_ALLOW_LIST[name]), name)
+    spec = allowlist.spec_named(name) if name.endswith("Backbone") else None
+    if spec is not None:
+        return allowlist.backbone_class(spec)
     raise AttributeError(f"module 'registry.architectures' has no attribute {name!r}")

@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 
 import keras
 
-from registry.architectures.presets import BuiltinPreset
-from registry.architectures.specs import ArchitectureSpec
+from registry.architectures import preset_io
+from registry.architectures.spec import ArchitectureSpec, BuiltinPreset
 
 
 class _ClassProperty:
@@ -22,23 +22,23 @@ class _ClassProperty:
 
 
 def _builtin_presets_of(cls: type[Backbone]) -> dict[str, BuiltinPreset]:
-    if cls is not Backbone:
-        return dict(cls.builtin_presets)
-    from registry.architectures import ARCHITECTURES
+    from registry.architectures.allowlist import builtin_presets
 
-    merged: dict[str, BuiltinPreset] = {}
-    for architecture in ARCHITECTURES.values():
-        merged.update(architecture.builtin_presets)
-    return merged
+    presets = builtin_presets()
+    if cls is not Backbone:
+        presets = [
+            p for p in presets if cls.spec is not None and p.architecture == cls.spec.class_name
+        ]
+    return {preset.name: preset for preset in presets}
 
 
 class Backbone(keras.Model):
     """Base class of the registry's backbones: a functional Keras model.
 
     A backbone outputs the last hidden states of its architecture. Subclasses
-    build a functional graph and pass it to this constructor, declare their
-    built-in presets in `builtin_presets`, and list the identity keras-hub gives
-    them (`config_modules`, `registered_names`) so presets move both ways.
+    build a functional graph and pass it to this constructor, and point `spec`
+    at their folder's `ArchitectureSpec` (the identity keras-hub gives them, so
+    presets move both ways; their weights; their built-in presets).
 
     Example:
         ```python
@@ -50,12 +50,9 @@ class Backbone(keras.Model):
         ```
     """
 
-    builtin_presets: ClassVar[dict[str, BuiltinPreset]] = {}
-    # Every `module` and `registered_name` a config may give for this class;
-    # `save_to_preset` writes the first of each (keras-hub's own).
-    config_modules: ClassVar[tuple[str, ...]] = ()
-    registered_names: ClassVar[tuple[str, ...]] = ()
-    # Its weights' shapes from its arguments alone (for validating uploads).
+    # What the allow-list knows of the class: the names configs may give it
+    # (`save_to_preset` writes the first of each, keras-hub's own), its weights'
+    # shapes from its arguments alone, its conversion and its built-in presets.
     spec: ClassVar[ArchitectureSpec | None] = None
 
     def __init__(self, *args: Any, dtype: Any = None, **kwargs: Any) -> None:
@@ -108,9 +105,9 @@ class Backbone(keras.Model):
     @classmethod
     def architectures(cls) -> dict[str, type[Backbone]]:
         """The allow-list: the only classes a preset's config may name."""
-        from registry.architectures import ARCHITECTURES
+        from registry.architectures import allowlist
 
-        return dict(ARCHITECTURES)
+        return {name: allowlist.backbone_class(s) for name, s in allowlist.specs().items()}
 
     @classmethod
     def from_preset(
@@ -151,9 +148,7 @@ class Backbone(keras.Model):
             backbone = GPT2Backbone.from_preset("./gpt2_preset", dtype="bfloat16")
             ```
         """
-        from registry.preset.loader import load_backbone
-
-        return load_backbone(preset, cls=cls, load_weights=load_weights, overrides=kwargs)
+        return preset_io.load(preset, cls=cls, load_weights=load_weights, overrides=kwargs)
 
     def save_to_preset(self, preset_dir: str | os.PathLike[str]) -> None:
         """Write `config.json`, `metadata.json`, `model.weights.h5` and a manifest.
@@ -162,6 +157,4 @@ class Backbone(keras.Model):
         them; `manifest.json` (which keras-hub ignores) records every file's
         size and sha256. Each file is replaced atomically.
         """
-        from registry.preset.writer import save_backbone
-
-        save_backbone(self, preset_dir)
+        preset_io.save(self, preset_dir)

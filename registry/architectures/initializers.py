@@ -17,11 +17,16 @@ import keras
 _SKIPPING = contextvars.ContextVar("registry_skip_initializers", default=False)
 
 
-def random_normal(stddev: float) -> keras.initializers.Initializer:
-    """A `RandomNormal(stddev)` initializer, or zeros while loading weights."""
+def skippable(initializer: keras.initializers.Initializer | str) -> keras.initializers.Initializer:
+    """`initializer` (an instance or a Keras name), or zeros while loading weights."""
     if _SKIPPING.get():
         return keras.initializers.Zeros()
-    return keras.initializers.RandomNormal(stddev=stddev)
+    return keras.initializers.get(initializer)
+
+
+def random_normal(stddev: float) -> keras.initializers.Initializer:
+    """A `RandomNormal(stddev)` initializer, or zeros while loading weights."""
+    return skippable(keras.initializers.RandomNormal(stddev=stddev))
 
 
 @contextlib.contextmanager

@@ -39,6 +39,14 @@ class LayerNormalization(keras.layers.LayerNormalization):
         return ops.cast(outputs, self.compute_dtype)
 
 
+def clone_initializer(initializer: Any) -> Any:
+    """A fresh copy of `initializer`: one instance draws the same values each time
+    it is called, so every variable gets its own (keras-hub's `clone_initializer`)."""
+    if not isinstance(initializer, keras.initializers.Initializer):
+        return initializer
+    return initializer.__class__.from_config(initializer.get_config())
+
+
 def gelu_approximate(x: Any) -> Any:
     """GELU with the tanh approximation (GPT-2's "gelu_new")."""
     return keras.activations.gelu(x, approximate=True)
@@ -100,8 +108,9 @@ class PositionEmbedding(keras.layers.Layer):
         return config
 
 
-class CausalSelfAttention(keras.layers.Layer):
-    """Multi-head self-attention; scores and softmax always in float32."""
+class SelfAttention(keras.layers.Layer):
+    """Multi-head self-attention under the mask it is given (causal for GPT-2, padding
+    only for BERT); scores and softmax always in float32."""
 
     def __init__(
         self,
@@ -114,28 +123,24 @@ class CausalSelfAttention(keras.layers.Layer):
         super().__init__(**kwargs)
         self.num_heads = num_heads
         self.head_dim = hidden_dim // num_heads
-        shared = {
-            "kernel_initializer": kernel_initializer,
-            "bias_initializer": "zeros",
-            "dtype": self.dtype_policy,
-        }
+        shared = {"bias_initializer": "zeros", "dtype": self.dtype_policy}
         projection = (None, num_heads, self.head_dim)
         self.query_dense = keras.layers.EinsumDense(
-            "abc,cde->abde", projection, bias_axes="de", name="query", **shared
-        )
+            "abc,cde->abde", projection, bias_axes="de", name="query",
+            kernel_initializer=clone_initializer(kernel_initializer), **shared,
+        )  # fmt: skip
         self.key_dense = keras.layers.EinsumDense(
-            "abc,cde->abde", projection, bias_axes="de", name="key", **shared
-        )
+            "abc,cde->abde", projection, bias_axes="de", name="key",
+            kernel_initializer=clone_initializer(kernel_initializer), **shared,
+        )  # fmt: skip
         self.value_dense = keras.layers.EinsumDense(
-            "abc,cde->abde", projection, bias_axes="de", name="value", **shared
-        )
+            "abc,cde->abde", projection, bias_axes="de", name="value",
+            kernel_initializer=clone_initializer(kernel_initializer), **shared,
+        )  # fmt: skip
         self.output_dense = keras.layers.EinsumDense(
-            "abcd,cde->abe",
-            (None, hidden_dim),
-            bias_axes="e",
-            name="attention_output",
-            **shared,
-        )
+            "abcd,cde->abe", (None, hidden_dim), bias_axes="e", name="attention_output",
+            kernel_initializer=clone_initializer(kernel_initializer), **shared,
+        )  # fmt: skip
         self._dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy, name="dropout")
 
     def h5_children(self) -> list[tuple[str, keras.layers.Layer]]:
@@ -160,7 +165,10 @@ class CausalSelfAttention(keras.layers.Layer):
         query = ops.multiply(query, ops.cast(1.0 / math.sqrt(self.head_dim), query.dtype))
         scores = ops.einsum("bthd,bshd->bhts", query, key)  # (B, H, T, S)
         scores = ops.where(attention_mask, ops.cast(scores, "float32"), _MASKED_SCORE)
-        weights = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+        # As keras's Softmax: a query that may see no key (a left-padded position)
+        # attends to nothing, rather than evenly to every key.
+        weights = ops.where(attention_mask, ops.softmax(scores, axis=-1), 0.0)
+        weights = ops.cast(weights, self.compute_dtype)
         weights = self._dropout_layer(weights, training=training)
         attended = ops.einsum("bhts,bshd->bthd", weights, value)  # (B, T, H, D)
         return self.output_dense(attended)  # (B, T, hidden)
@@ -187,7 +195,7 @@ class TransformerDecoder(keras.layers.Layer):
         self._self_attention_layer_norm = LayerNormalization(
             epsilon=layer_norm_epsilon, dtype=policy, name="self_attention_layer_norm"
         )
-        self._self_attention_layer = CausalSelfAttention(
+        self._self_attention_layer = SelfAttention(
             num_heads=num_heads,
             hidden_dim=hidden_dim,
             dropout=dropout,
@@ -204,13 +212,13 @@ class TransformerDecoder(keras.layers.Layer):
         self._feedforward_intermediate_dense = keras.layers.Dense(
             intermediate_dim,
             activation=gelu_approximate,
-            kernel_initializer=kernel_initializer,
+            kernel_initializer=clone_initializer(kernel_initializer),
             dtype=policy,
             name="feedforward_intermediate_dense",
         )
         self._feedforward_output_dense = keras.layers.Dense(
             hidden_dim,
-            kernel_initializer=kernel_initializer,
+            kernel_initializer=clone_initializer(kernel_initializer),
             dtype=policy,
             name="feedforward_output_dense",
         )

@@ -1,9 +1,10 @@
-"""The presets every catalog has: keras-hub's GPT-2 presets and the demo.
+"""The presets every catalog has: keras-hub's built-in presets and the demo.
 
-The GPT-2 presets come from `Backbone.presets` (the seed's table) in namespace
-`keras`, with their Kaggle handles, not yet synced: they get a revision when
-the resolver first fetches them. The demo preset ships with the package, so it
-is recorded with its revision and files at once. Seeding is idempotent and
+The built-in presets come from each architecture's table (the allow-list's
+`builtin_presets`) in namespace `keras`, with their Kaggle handles, not yet
+synced: they get a revision when the resolver first fetches them. The demo
+preset ships with the package, so it is recorded with its revision and files at
+once. Seeding is idempotent and
 brings existing rows up to date when the table changes; a fingerprint of the
 table, kept in `catalog_state`, lets opening a current catalog skip it.
 """
@@ -17,12 +18,14 @@ from dataclasses import asdict
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from registry.architectures.presets import GPT2_PRESETS, BuiltinPreset
+from registry.architectures import allowlist
+from registry.architectures.spec import BuiltinPreset
 from registry.catalog.models import CatalogState
 from registry.catalog.service import PresetSpec, create_revision, move_alias, upsert_preset
 from registry.config import DEFAULT_NAMESPACE
 from registry.preset.demo import DEMO_PRESET, demo_preset_dir
 from registry.preset.manifest import read_manifest
+from registry.preset.validate import architecture_of
 
 
 def _builtin_spec(preset: BuiltinPreset) -> PresetSpec:
@@ -34,17 +37,18 @@ def _builtin_spec(preset: BuiltinPreset) -> PresetSpec:
         parameter_count=preset.params,
         source=preset.kaggle_handle,
         source_kind="kaggle",
-        tags=("gpt2",),
+        tags=allowlist.specs()[preset.architecture].tags,
     )
 
 
 def _demo_spec() -> PresetSpec:
     directory = demo_preset_dir()
     metadata = json.loads((directory / "metadata.json").read_text(encoding="utf-8"))
+    architecture = architecture_of(directory)
     return PresetSpec(
         namespace=DEFAULT_NAMESPACE,
         name=DEMO_PRESET,
-        architecture="GPT2Backbone",
+        architecture=architecture,
         description=(
             "A tiny GPT-2 with random weights that ships with the registry, "
             "so loading and verifying work offline."
@@ -52,14 +56,15 @@ def _demo_spec() -> PresetSpec:
         parameter_count=int(metadata["parameter_count"]),
         source=None,
         source_kind="bundled",
-        tags=("gpt2", "demo"),
+        tags=(*allowlist.specs()[architecture].tags, "demo"),
         license="Apache-2.0",
     )
 
 
 def fingerprint() -> str:
     """A digest of everything seeding writes: it changes when the table does."""
-    specs = [asdict(_builtin_spec(b)) for b in GPT2_PRESETS.values()] + [asdict(_demo_spec())]
+    specs = [asdict(_builtin_spec(b)) for b in allowlist.builtin_presets()]
+    specs.append(asdict(_demo_spec()))
     demo_revision = read_manifest(demo_preset_dir()).revision_id
     text = json.dumps([specs, demo_revision], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -73,7 +78,7 @@ def is_seeded(session: Session, current: str) -> bool:
 def seed_builtins(session: Session, current: str | None = None) -> None:
     """Make the built-in presets present and current, and record `current`
     (default: `fingerprint()`) as seeded."""
-    for builtin in GPT2_PRESETS.values():
+    for builtin in allowlist.builtin_presets():
         upsert_preset(session, _builtin_spec(builtin))
     demo = upsert_preset(session, _demo_spec())
     session.flush()

@@ -1,23 +1,30 @@
-"""Hugging Face transformers GPT-2 checkpoints -> `GPT2Backbone`.
+"""Hugging Face transformers checkpoints, converted on load through each architecture's table.
 
-Every dimension comes from the checkpoint's tensor shapes (only the head count
-must come from `config.json`), so `n_inner` may be null or any width. Weights
-are read from safetensors only; pickles are refused. The conversion is one
-table from transformers keys to Keras variables, as keras-hub's
-`convert_gpt2.py` and nanoGPT's loader are.
+The architecture comes from `config.json`'s `model_type` (the allow-list's
+`TransformersSpec`); its `arguments` derive the backbone's arguments from the
+config and the tensor shapes, and its `table` lists every tensor with the
+datasets of keras-hub's `model.weights.h5` it fills. This module reads
+safetensors only (pickles are refused), checks every tensor's name, shape and
+dtype from the headers before any tensor is read, and copies each tensor once
+into the built backbone. Checkpoints in bfloat16 or float16 load into whatever
+dtype the backbone was built with.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
-from collections.abc import Callable, Iterator
+import struct
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from registry.architectures import allowlist
+from registry.architectures.spec import ArchitectureSpec, TensorRow, TransformersSpec
 from registry.errors import (
     PresetFileMissingError,
     PresetFormatError,
@@ -26,27 +33,30 @@ from registry.errors import (
 from registry.preset.format import CONFIG_FILE, read_json, refuse_pickles
 
 if TYPE_CHECKING:
-    from registry.architectures.gpt2 import GPT2Backbone
+    from registry.architectures.backbone import Backbone
 
 SAFETENSORS_FILE = "model.safetensors"
 SAFETENSORS_INDEX_FILE = "model.safetensors.index.json"
-# GPT-2's "gelu_new" is GELU with the tanh approximation, as GPT2Backbone uses.
-_TANH_GELUS = frozenset({"gelu_new", "gelu_pytorch_tanh"})
-# Buffers and tied heads that transformers may save and that carry no weights.
-_IGNORED = re.compile(r"^(lm_head\.weight|h\.\d+\.attn\.(bias|masked_bias))$")
-_LAYER_KEY = re.compile(r"^h\.(\d+)\.")
-
-Transform = Callable[[np.ndarray], list[np.ndarray]]
+_FLOAT_DTYPES = frozenset({"F16", "BF16", "F32", "F64"})
+# Older checkpoints (BERT's own, from TensorFlow) name layer-norm weights as
+# TensorFlow did; transformers renames them on load, and so does this module.
+_LEGACY_NAMES = re.compile(r"(?<=LayerNorm\.)(gamma|beta)$")
+_RENAMED = {"gamma": "weight", "beta": "bias"}
 
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """The tensors of a safetensors checkpoint: which file holds each, and its shape."""
+    """The tensors of a safetensors checkpoint: which file holds each, its shape and dtype.
+
+    Keys are stored without the task model's prefix (`model.`, `bert.`,
+    `transformer.`); `stored` gives each key's name in the file.
+    """
 
     directory: Path
-    files: dict[str, Path]  # key without "transformer." -> file
+    files: dict[str, Path]
     shapes: dict[str, tuple[int, ...]]
-    prefix: str  # "transformer." for GPT2LMHeadModel checkpoints, else ""
+    dtypes: dict[str, str]
+    stored: dict[str, str]
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[Callable[[str], np.ndarray]]:
@@ -60,22 +70,54 @@ class Checkpoint:
             }
 
             def read(key: str) -> np.ndarray:
-                path = self.files[key]
+                path, name = self.files[key], self.stored[key]
                 try:
-                    return np.asarray(handles[path].get_tensor(self.prefix + key))
+                    if self.dtypes[key] == "BF16":  # numpy has no bfloat16 of its own
+                        return _read_bfloat16(path, name)
+                    return np.asarray(handles[path].get_tensor(name))
                 except (SafetensorError, OSError, ValueError, TypeError) as error:
                     raise PresetFormatError(
                         path,
-                        f"cannot read tensor `{self.prefix + key}` ({error}).",
+                        f"cannot read tensor `{name}` ({error}).",
                         "The file is truncated or corrupted; fetch it again.",
                     ) from error
 
             yield read
 
 
-def is_ignored_tensor(key: str) -> bool:
-    """Tensors of a checkpoint that GPT2Backbone has no weight for (buffers, tied head)."""
-    return bool(_IGNORED.match(key))
+def _read_bfloat16(path: Path, name: str) -> np.ndarray:
+    """One bfloat16 tensor, read by the offsets in the (already validated) header."""
+    import ml_dtypes
+
+    with path.open("rb") as file:
+        (length,) = struct.unpack("<Q", file.read(8))
+        entry = json.loads(file.read(length))[name]
+        start, end = entry["data_offsets"]
+        file.seek(8 + length + start)
+        data = file.read(end - start)
+    if len(data) != end - start:
+        raise ValueError("the tensor's bytes end past the end of the file")
+    return np.frombuffer(data, dtype=ml_dtypes.bfloat16).reshape(entry["shape"])
+
+
+def transformers_spec(path: Path, hf_config: Mapping[str, Any]) -> ArchitectureSpec:
+    """The allowed architecture a transformers `config.json`'s `model_type` converts to.
+
+    Raises:
+        PresetFormatError: no allowed architecture converts this model type.
+    """
+    model_type = hf_config.get("model_type")
+    spec = allowlist.spec_for_model_type(model_type)
+    if spec is None:
+        supported = ", ".join(repr(t) for t in allowlist.transformers_model_types())
+        raise PresetFormatError(
+            path,
+            f"has model_type={model_type!r}, which no allowed architecture converts "
+            f"(model types that do: {supported}).",
+            "Use a checkpoint of one of those model types, or a Keras preset of an "
+            "allowed architecture.",
+        )
+    return spec
 
 
 def _weight_files(directory: Path) -> list[Path]:
@@ -100,14 +142,17 @@ def _weight_files(directory: Path) -> list[Path]:
     )
 
 
-def _tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+def _tensor_headers(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
     from safetensors import SafetensorError, safe_open
 
     if not path.is_file():
         raise PresetFileMissingError(path, "does not exist.", "Fetch the checkpoint again.")
     try:
         with safe_open(path, framework="numpy") as file:
-            return {key: tuple(file.get_slice(key).get_shape()) for key in file.keys()}  # noqa: SIM118
+            return {
+                key: (tuple(file.get_slice(key).get_shape()), file.get_slice(key).get_dtype())
+                for key in file.keys()  # noqa: SIM118
+            }
     except (SafetensorError, OSError, ValueError) as error:
         raise PresetFormatError(
             path,
@@ -116,169 +161,85 @@ def _tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
         ) from error
 
 
-def open_checkpoint(directory: Path) -> Checkpoint:
-    """Index the tensors of a transformers checkpoint, reading only headers."""
+def open_checkpoint(directory: Path, spec: TransformersSpec) -> Checkpoint:
+    """Index the tensors of a transformers checkpoint, reading only headers.
+
+    A task model's prefix (`LlamaForCausalLM` saves `model.*`) is removed from
+    the keys that carry it.
+    """
     files: dict[str, Path] = {}
     shapes: dict[str, tuple[int, ...]] = {}
+    dtypes: dict[str, str] = {}
+    stored: dict[str, str] = {}
     for path in _weight_files(directory):
-        for key, shape in _tensor_shapes(path).items():
-            files[key] = path
-            shapes[key] = shape
-    prefix = "transformer." if "transformer.wte.weight" in shapes else ""
-    if prefix:
-        files = {k.removeprefix(prefix): v for k, v in files.items()}
-        shapes = {k.removeprefix(prefix): v for k, v in shapes.items()}
-    if "wte.weight" not in shapes:
-        raise WeightsMismatchError(
-            directory / SAFETENSORS_FILE,
-            "has no `wte.weight` tensor, so it is not a GPT-2 checkpoint.",
-            "Point at the directory of a transformers GPT2Model or GPT2LMHeadModel.",
-        )
-    return Checkpoint(directory, files, shapes, prefix)
+        for name, (shape, dtype) in _tensor_headers(path).items():
+            key = next((name.removeprefix(p) for p in spec.prefixes if name.startswith(p)), name)
+            key = _LEGACY_NAMES.sub(lambda m: _RENAMED[m.group(1)], key)
+            files[key], shapes[key], dtypes[key], stored[key] = path, shape, dtype, name
+    return Checkpoint(directory, files, shapes, dtypes, stored)
 
 
-def _check_supported(path: Path, hf_config: dict[str, Any]) -> None:
-    unsupported = {
-        "activation_function": hf_config.get("activation_function", "gelu_new") not in _TANH_GELUS,
-        "layer_norm_epsilon": hf_config.get("layer_norm_epsilon", 1e-5) != 1e-5,
-        "scale_attn_weights": hf_config.get("scale_attn_weights", True) is not True,
-        "scale_attn_by_inverse_layer_idx": bool(
-            hf_config.get("scale_attn_by_inverse_layer_idx", False)
-        ),
-        "add_cross_attention": bool(hf_config.get("add_cross_attention", False)),
-    }
-    for field, refused in unsupported.items():
-        if refused:
-            raise PresetFormatError(
-                path,
-                f"sets {field}={hf_config.get(field)!r}, which GPT2Backbone does not "
-                "implement (it is GPT-2 as published: tanh GELU, epsilon 1e-5, "
-                "scaled attention, no cross-attention).",
-                "Only standard GPT-2 checkpoints can be converted.",
-            )
-
-
-def _declared(path: Path, hf_config: dict[str, Any], field: str, found: int) -> None:
-    declared = hf_config.get(field)
-    if declared is not None and declared != found:
-        raise WeightsMismatchError(
-            path,
-            f"declares {field}={declared!r}, but the weights have {found}.",
-            "The config and weights come from different models; keep them together.",
-        )
-
-
-def backbone_arguments(
-    directory: Path, hf_config: dict[str, Any], checkpoint: Checkpoint
-) -> dict[str, Any]:
-    """GPT2Backbone's constructor arguments for a transformers checkpoint."""
-    path = directory / CONFIG_FILE
-    if hf_config.get("model_type") != "gpt2":
-        raise PresetFormatError(
-            path,
-            f"has model_type={hf_config.get('model_type')!r}; only 'gpt2' converts.",
-            "Use a GPT-2 checkpoint, or a Keras preset of an allowed architecture.",
-        )
-    _check_supported(path, hf_config)
-    vocabulary_size, hidden_dim = checkpoint.shapes["wte.weight"]
-    layers = {int(m.group(1)) for key in checkpoint.shapes if (m := _LAYER_KEY.match(key))}
-    num_layers = len(layers)
-    if layers != set(range(num_layers)) or "h.0.mlp.c_fc.weight" not in checkpoint.shapes:
-        raise WeightsMismatchError(
-            path, "has missing or non-contiguous transformer blocks.", "Re-save it."
-        )
-    max_sequence_length = checkpoint.shapes["wpe.weight"][0]
-    intermediate_dim = checkpoint.shapes["h.0.mlp.c_fc.weight"][1]
-    for field, found in (
-        ("vocab_size", vocabulary_size),
-        ("n_embd", hidden_dim),
-        ("n_layer", num_layers),
-        ("n_positions", max_sequence_length),
-        ("n_inner", intermediate_dim),
-    ):
-        _declared(path, hf_config, field, found)
-    return {
-        "vocabulary_size": vocabulary_size,
-        "num_layers": num_layers,
-        "num_heads": hf_config.get("n_head"),
-        "hidden_dim": hidden_dim,
-        "intermediate_dim": intermediate_dim,
-        "dropout": float(hf_config.get("resid_pdrop", 0.1)),
-        "max_sequence_length": max_sequence_length,
-    }
-
-
-def _same(value: np.ndarray) -> list[np.ndarray]:
-    return [value]
-
-
-def _split_three(value: np.ndarray) -> list[np.ndarray]:
-    # c_attn packs query, key and value along its last axis.
-    return list(np.split(value, 3, axis=-1))
-
-
-def _weight_table(
-    backbone: GPT2Backbone,
-) -> list[tuple[str, tuple[Any, ...], Transform]]:
-    """(transformers key, the Keras variables it fills, how to split it)."""
-    token_embedding = cast(Any, backbone.token_embedding)
-    table: list[tuple[str, tuple[Any, ...], Transform]] = [
-        ("wte.weight", (token_embedding.embeddings,), _same),
-        ("wpe.weight", (backbone.position_embedding.position_embeddings,), _same),
-        ("ln_f.weight", (backbone.layer_norm.gamma,), _same),
-        ("ln_f.bias", (backbone.layer_norm.beta,), _same),
-    ]
-    for i, block in enumerate(backbone.transformer_layers):
-        attention = block._self_attention_layer
-        qkv = (attention.query_dense, attention.key_dense, attention.value_dense)
-        ffn_in = block._feedforward_intermediate_dense
-        ffn_out = block._feedforward_output_dense
-        table += [
-            (f"h.{i}.ln_1.weight", (block._self_attention_layer_norm.gamma,), _same),
-            (f"h.{i}.ln_1.bias", (block._self_attention_layer_norm.beta,), _same),
-            (f"h.{i}.attn.c_attn.weight", tuple(d.kernel for d in qkv), _split_three),
-            (f"h.{i}.attn.c_attn.bias", tuple(d.bias for d in qkv), _split_three),
-            (f"h.{i}.attn.c_proj.weight", (attention.output_dense.kernel,), _same),
-            (f"h.{i}.attn.c_proj.bias", (attention.output_dense.bias,), _same),
-            (f"h.{i}.ln_2.weight", (block._feedforward_layer_norm.gamma,), _same),
-            (f"h.{i}.ln_2.bias", (block._feedforward_layer_norm.beta,), _same),
-            (f"h.{i}.mlp.c_fc.weight", (ffn_in.kernel,), _same),
-            (f"h.{i}.mlp.c_fc.bias", (ffn_in.bias,), _same),
-            (f"h.{i}.mlp.c_proj.weight", (ffn_out.kernel,), _same),
-            (f"h.{i}.mlp.c_proj.bias", (ffn_out.bias,), _same),
-        ]
-    return table
-
-
-def load_weights(backbone: GPT2Backbone, checkpoint: Checkpoint) -> None:
-    """Copy every tensor of `checkpoint` into `backbone`, each read once.
+def check_tensors(checkpoint: Checkpoint, spec: TransformersSpec, rows: list[TensorRow]) -> None:
+    """Compare the checkpoint's tensors with the table: names, shapes, dtypes.
 
     Raises:
-        WeightsMismatchError: a tensor is missing, unknown, or of the wrong size.
+        WeightsMismatchError: a tensor is missing, unknown, mis-shaped or not
+            floating point.
     """
-    table = _weight_table(backbone)
     where = checkpoint.directory / SAFETENSORS_FILE
-    expected = {key for key, _, _ in table}
-    unknown = sorted(k for k in set(checkpoint.shapes) - expected if not _IGNORED.match(k))
-    missing = sorted(expected - set(checkpoint.shapes))
+    expected = {row.key: row.shape for row in rows}
+    # A tensor the table lists counts even where `ignored` would match it (a
+    # Llama's untied `lm_head.weight`).
+    present = {key for key in checkpoint.shapes if key in expected or not spec.is_ignored(key)}
+    missing = sorted(set(expected) - present)
+    unknown = sorted(present - set(expected))
     if missing or unknown:
         problem = f"lacks `{missing[0]}`" if missing else f"has unknown `{unknown[0]}`"
         raise WeightsMismatchError(
             where,
             f"{problem} ({len(missing)} missing, {len(unknown)} unknown tensors).",
-            "It is not a GPT-2 checkpoint transformers wrote; re-save it.",
+            "It is not a checkpoint transformers wrote for this config; re-save it.",
         )
-    for key, variables, _ in table:
-        size = int(np.prod(checkpoint.shapes[key]))
-        needed = sum(int(np.prod(v.shape)) for v in variables)
-        if size != needed:
+    for key, shape in expected.items():
+        if checkpoint.shapes[key] != shape:
             raise WeightsMismatchError(
-                where,
-                f"tensor `{key}` has shape {checkpoint.shapes[key]}, which does not "
-                f"fit {[tuple(v.shape) for v in variables]}.",
-                "The tensors disagree with each other; re-save the checkpoint.",
+                checkpoint.files[key],
+                f"tensor `{checkpoint.stored[key]}` has shape {checkpoint.shapes[key]}, "
+                f"which does not fit {shape}, what the config implies.",
+                "The config and weights come from different models; keep them together.",
             )
+        if checkpoint.dtypes[key] not in _FLOAT_DTYPES:
+            raise WeightsMismatchError(
+                checkpoint.files[key],
+                f"tensor `{checkpoint.stored[key]}` holds {checkpoint.dtypes[key]}, "
+                "not floating-point numbers.",
+                "Save the checkpoint again with transformers' `save_pretrained()`.",
+            )
+
+
+def backbone_arguments(
+    directory: Path, hf_config: Mapping[str, Any], spec: ArchitectureSpec, checkpoint: Checkpoint
+) -> dict[str, Any]:
+    """The backbone's constructor arguments for a transformers checkpoint."""
+    if spec.transformers is None:  # transformers_spec only returns specs that convert
+        raise PresetFormatError(directory, "does not convert.", "Use a Keras preset.")
+    return spec.transformers.arguments(directory / CONFIG_FILE, hf_config, checkpoint.shapes)
+
+
+def load_weights(backbone: Backbone, checkpoint: Checkpoint, rows: list[TensorRow]) -> None:
+    """Copy every tensor of `checkpoint` into `backbone`, each read once.
+
+    The table's targets are datasets of keras-hub's `model.weights.h5`, found in
+    the backbone through the same layout that reads and writes those files.
+    """
+    from registry.preset.weights_h5 import layout
+
+    variables = {
+        name: variable for entry in layout(backbone) for name, variable in entry.dataset_paths()
+    }
     with checkpoint.reader() as read:
-        for key, variables, transform in table:
-            for variable, value in zip(variables, transform(read(key)), strict=True):
-                variable.assign(np.reshape(value, variable.shape))
+        for row in rows:
+            values = row.transform(read(row.key))
+            for target, value in zip(row.targets, values, strict=True):
+                variable = variables[target]
+                variable.assign(np.reshape(value, variable.shape).astype(variable.dtype))

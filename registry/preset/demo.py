@@ -47,7 +47,7 @@ def write_demo_preset(directory: Path) -> None:
     """Build the demo backbone with its seeded weights and save it to `directory`."""
     import numpy as np
 
-    from registry.architectures.gpt2 import GPT2Backbone
+    from registry.architectures.gpt2.backbone import GPT2Backbone
     from registry.architectures.initializers import skipped_initializers
 
     with skipped_initializers():

@@ -1,7 +1,7 @@
 """Reading a preset's config as data: its format, its architecture, its arguments.
 
 Nothing here imports a module or unpickles a file because a preset says so: the
-class comes from the allow-list (`registry.architectures.ARCHITECTURES`) by
+class comes from the allow-list (`registry.architectures.allowlist`) by
 `registered_name` / `class_name`, and the `module` a config names is only
 compared with the modules known for that class.
 """
@@ -13,11 +13,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry.architectures.specs import SPECS, ArchitectureSpec
+from registry.architectures import allowlist
+from registry.architectures.spec import ArchitectureSpec
 from registry.errors import PresetFileMissingError, PresetFormatError, UnsafePresetError
 
 if TYPE_CHECKING:
-    from registry.architectures.backbone import Backbone
+    pass
 
 CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
@@ -118,12 +119,6 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-# Classes a Keras preset config may name anywhere: the allow-list's, and the
-# dtype policies a `dtype` argument may hold. Anything else (Lambda, TFSMLayer,
-# `os.system`, ...) is code, not data.
-_CONFIG_CLASSES = frozenset({"DTypePolicy", "FloatDTypePolicy"})
-
-
 def refuse_code(path: Path, config: dict[str, Any]) -> None:
     """Refuse configs that name classes outside the allow-list anywhere, or
     carry dunder keys (`__class__`, `__reduce__`): config is data, never code.
@@ -131,7 +126,9 @@ def refuse_code(path: Path, config: dict[str, Any]) -> None:
     Raises:
         UnsafePresetError: naming the offending class or key.
     """
-    allowed = _CONFIG_CLASSES | SPECS.keys()
+    # The allow-list's classes, and the dtype policies a `dtype` argument may
+    # hold. Anything else (Lambda, TFSMLayer, `os.system`, ...) is code, not data.
+    allowed = allowlist.DTYPE_POLICY_CLASSES | allowlist.config_class_names()
     stack: list[Any] = [config]
     while stack:
         node = stack.pop()
@@ -177,7 +174,7 @@ def detect_kind(directory: Path) -> tuple[PresetKind, dict[str, Any]]:
 
 def _refuse_class(path: Path, config: dict[str, Any]) -> UnsafePresetError:
     allowed = ", ".join(
-        f"{name} ({' or '.join(spec.registered_names)})" for name, spec in SPECS.items()
+        f"{name} ({' or '.join(spec.registered_names)})" for name, spec in allowlist.specs().items()
     )
     return UnsafePresetError(
         path,
@@ -195,26 +192,12 @@ def architecture_spec(path: Path, config: dict[str, Any]) -> ArchitectureSpec:
         UnsafePresetError: the class, registered name or module is not one of
             an allowed architecture's.
     """
-    registered = config.get("registered_name")
-    class_name = config.get("class_name")
-    module = config.get("module")
-    for name, spec in SPECS.items():
-        names_it = registered in spec.registered_names or (
-            registered is None and class_name == name
-        )
-        if not names_it:
-            continue
-        if class_name != name or (module is not None and module not in spec.config_modules):
-            raise _refuse_class(path, config)
-        return spec
-    raise _refuse_class(path, config)
-
-
-def resolve_architecture(path: Path, config: dict[str, Any]) -> type[Backbone]:
-    """The allow-listed class a Keras `config.json` names (see `architecture_spec`)."""
-    from registry.architectures import ARCHITECTURES
-
-    return ARCHITECTURES[architecture_spec(path, config).class_name]
+    spec = allowlist.spec_for_config(
+        config.get("registered_name"), config.get("class_name"), config.get("module")
+    )
+    if spec is None:
+        raise _refuse_class(path, config)
+    return spec
 
 
 def _dtype_argument(path: Path, dtype: Any) -> Any:

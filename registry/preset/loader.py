@@ -1,36 +1,38 @@
-"""`from_preset`: locate a preset, read its config as data, build, load weights."""
+"""Loading a preset directory: read its config as data, build, load the weights once.
+
+Handles (catalog names, `hf://`, `kaggle://`) are resolved to a directory by
+`registry.resolver.load`, which verifies the files while this builds the model.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import gc
 import inspect
-import os
 import threading
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any
 
+from registry.architectures.allowlist import backbone_class
 from registry.errors import (
     PresetFileMissingError,
     PresetFormatError,
-    PresetNotFoundError,
     UnsupportedArchitectureError,
 )
 from registry.preset import convert_hf
 from registry.preset import format as preset_format
-from registry.preset.validate import check_preset_files
+from registry.preset.validate import (
+    check_h5_weights,
+    check_preset_files,
+    check_task_weights,
+    checked_arguments,
+    inspect_checkpoint,
+)
 from registry.preset.weights_h5 import WEIGHTS_FILE
 
 if TYPE_CHECKING:
     from registry.architectures.backbone import Backbone
-    from registry.resolver.resolve import Resolver
-
-Verify = Literal["fast", "full"] | bool
-# Hashing releases the GIL: a second thread checks files while Keras builds.
-_VERIFIER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="registry-verify")
 
 
 class _CollectorPause:
@@ -66,55 +68,6 @@ class _CollectorPause:
 
 
 collector_paused = _CollectorPause()
-
-
-@dataclass
-class _Located:
-    """A preset directory, and the verification still running on it (if any)."""
-
-    directory: Path
-    pending: Future[None] | None = None
-
-    def settle(self, failure: BaseException | None = None) -> None:
-        """Wait for the verification; its mismatch wins over any loading error."""
-        if self.pending is None:
-            if failure is not None:
-                raise failure
-            return
-        self.pending.result()  # raises ChecksumMismatchError on a bad file
-        if failure is not None:
-            raise failure
-
-
-def locate(
-    preset: str | os.PathLike[str], *, verify: Verify = "fast", resolver: Resolver | None = None
-) -> _Located:
-    """The directory `preset` names: a local directory as it is, anything else
-    (a catalog name, `kaggle://`, `hf://`) resolved through the store, its
-    verification started on a second thread so that it overlaps the build.
-
-    Raises:
-        InvalidHandleError: `preset` is none of the accepted forms.
-        PresetNotFoundError: it names nothing that can be loaded.
-    """
-    from registry.resolver.handles import LocalHandle, parse_handle
-
-    text = os.fspath(preset)
-    handle = parse_handle(text)
-    if isinstance(handle, LocalHandle):
-        if not handle.path.is_dir():
-            what = "is a file, not a directory" if handle.path.exists() else "does not exist"
-            raise PresetNotFoundError(f"Preset directory {handle.path} {what}.")
-        return _Located(handle.path)
-    if resolver is None:
-        from registry.resolver.resolve import default_resolver
-
-        resolver = default_resolver()
-    resolved = resolver.resolve(handle, verify=False)
-    if not verify:
-        return _Located(resolved.path)
-    pending = _VERIFIER.submit(resolver.check, resolved, full=verify == "full")
-    return _Located(resolved.path, pending)
 
 
 def _check_class(requested: type[Backbone], found: type[Backbone], directory: Path) -> None:
@@ -185,9 +138,12 @@ def _load_keras(
     from registry.preset.weights_h5 import read_weights
 
     config_path = directory / preset_format.CONFIG_FILE
-    architecture = preset_format.resolve_architecture(config_path, config)
+    spec = preset_format.architecture_spec(config_path, config)
+    architecture = backbone_class(spec)
     _check_class(cls, architecture, directory)
     arguments = preset_format.backbone_arguments(config_path, config)
+    # A task preset's own weights are not loaded, but are checked as an upload's are.
+    check_task_weights(directory, spec, arguments)
     weights = directory / WEIGHTS_FILE
     if load_weights and not weights.is_file():
         if (directory / preset_format.SHARDED_WEIGHTS_FILE).is_file():
@@ -200,6 +156,13 @@ def _load_keras(
         raise PresetFileMissingError(
             weights, "does not exist.", "Load with load_weights=False, or fetch it."
         )
+    if load_weights:
+        # The weights' headers before the build: a config declaring a huge model
+        # over small weights is refused before a byte of it is allocated.
+        _check_argument_names(architecture, arguments, overrides, config_path)
+        merged = {**arguments, **overrides}
+        checked_arguments(spec, config_path, merged)
+        check_h5_weights(weights, spec.h5_shapes(merged))
     backbone = _build(architecture, arguments, overrides, config_path, load_weights)
     if load_weights:
         read_weights(backbone, weights)
@@ -213,52 +176,34 @@ def _load_transformers(
     load_weights: bool,
     overrides: dict[str, Any],
 ) -> Backbone:
-    from registry.architectures.gpt2 import GPT2Backbone
-
-    _check_class(cls, GPT2Backbone, directory)
-    checkpoint = convert_hf.open_checkpoint(directory)
-    arguments = convert_hf.backbone_arguments(directory, config, checkpoint)
-    backbone = _build(
-        GPT2Backbone,
-        arguments,
-        overrides,
-        directory / preset_format.CONFIG_FILE,
-        load_weights,
-    )
+    config_path = directory / preset_format.CONFIG_FILE
+    spec = convert_hf.transformers_spec(config_path, config)
+    architecture = backbone_class(spec)
+    _check_class(cls, architecture, directory)
+    checkpoint, arguments, rows = inspect_checkpoint(directory, config, spec)
+    backbone = _build(architecture, arguments, overrides, config_path, load_weights)
     if load_weights:
-        convert_hf.load_weights(cast(GPT2Backbone, backbone), checkpoint)
+        convert_hf.load_weights(backbone, checkpoint, rows)
     return backbone
 
 
-def load_backbone(
-    preset: str | os.PathLike[str],
+def load_directory(
+    directory: Path,
     *,
     cls: type[Backbone],
     load_weights: bool = True,
     overrides: dict[str, Any] | None = None,
-    verify: Verify = "fast",
-    resolver: Resolver | None = None,
 ) -> Backbone:
-    """Build the backbone a preset describes, as `cls.from_preset` promises.
+    """Build the backbone a preset directory describes, as `cls.from_preset` promises.
 
-    A preset from the store is verified (`verify`: "fast", "full" or False)
-    while the model is built; the backbone is returned only if every file
-    matched, so no unverified bytes ever reach the caller.
+    The directory is checked as data first (no file a preset never holds, no
+    link, a config naming an allowed class), then the model is built without
+    random initializers and each weight is read once.
     """
-    with collector_paused():
-        located = locate(preset, verify=verify, resolver=resolver)
-        try:
-            check_preset_files(located.directory)
-            kind, config = preset_format.detect_kind(located.directory)
-            loaders = {
-                preset_format.PresetKind.KERAS: _load_keras,
-                preset_format.PresetKind.TRANSFORMERS: _load_transformers,
-            }
-            backbone = loaders[kind](
-                located.directory, config, cls, load_weights, dict(overrides or {})
-            )
-        except Exception as error:
-            located.settle(error)
-            raise
-        located.settle()
-    return backbone
+    check_preset_files(directory)
+    kind, config = preset_format.detect_kind(directory)
+    loaders = {
+        preset_format.PresetKind.KERAS: _load_keras,
+        preset_format.PresetKind.TRANSFORMERS: _load_transformers,
+    }
+    return loaders[kind](directory, config, cls, load_weights, dict(overrides or {}))

@@ -2,7 +2,7 @@
 
 Everything here reads metadata only and never imports Keras: the config is
 parsed as data, the architecture comes from the allow-list
-(`registry.architectures.specs`), and every weight tensor's declared name, shape
+(`registry.architectures.allowlist`), and every weight tensor's declared name, shape
 and dtype is compared with what the config implies before any tensor is read.
 A server validates a multi-GB upload this way in memory that stays small.
 
@@ -20,17 +20,21 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from registry.architectures.specs import ArchitectureSpec
+from registry.architectures.spec import ArchitectureSpec, TensorRow
 from registry.errors import (
     PresetFormatError,
     UnsafePresetError,
     UploadTooLargeError,
     WeightsMismatchError,
 )
+from registry.preset import convert_hf
 from registry.preset import format as preset_format
 from registry.preset.manifest import MANIFEST_FILE
 
 WEIGHTS_H5 = "model.weights.h5"
+# A keras-hub task's own weights (a classifier's head), described by task.json.
+TASK_WEIGHTS_H5 = "task.weights.h5"
+TASK_CONFIG = "task.json"
 SAFETENSORS = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 _SHARD = re.compile(r"^model-\d{5}-of-\d{5}\.safetensors$")
@@ -164,7 +168,7 @@ def check_file_name(path: PurePosixPath) -> None:
             "`model.save_pretrained(dir, safe_serialization=True)`) and upload that.",
         )
     allowed = (
-        name in (WEIGHTS_H5, SAFETENSORS)
+        name in (WEIGHTS_H5, TASK_WEIGHTS_H5, SAFETENSORS)
         or bool(_SHARD.match(name))
         or path.suffix in _DATA_SUFFIXES
         or name in _DATA_NAMES
@@ -174,17 +178,41 @@ def check_file_name(path: PurePosixPath) -> None:
             str(path),
             "is not a file a preset holds.",
             f"A preset holds config.json, {WEIGHTS_H5} or {SAFETENSORS} (+ shards), "
-            "JSON, text and Markdown files (tokenizer, assets, README.md); remove the rest.",
+            f"{TASK_WEIGHTS_H5}, JSON, text and Markdown files (tokenizer, assets, "
+            "README.md); remove the rest.",
         )
 
 
 # === Weights, by their metadata ===
 
 
+def check_dataset_storage(file_path: Path, name: str, dataset: Any) -> None:
+    """Refuse an h5 dataset whose bytes are not plainly in the file.
+
+    Keras writes every dataset uncompressed, inside the file. An external or
+    virtual dataset reads other files of whichever machine loads the preset
+    (`/etc/passwd` into an embedding); a compressed one inflates to whatever its
+    chunks decompress to, which HDF5 does not bound by the dataset's shape (a
+    1 MB file can make a 36 KB dataset allocate 1 GB).
+    """
+    problem = None
+    if dataset.external or dataset.is_virtual:
+        problem = "stores its data in other files, which loading would read."
+    elif dataset.id.get_create_plist().get_nfilters():
+        problem = "is compressed or filtered; its chunks may inflate to any size when read."
+    if problem is not None:
+        raise UnsafePresetError(
+            file_path,
+            f"dataset `{name}` {problem}",
+            "Re-save the preset with `save_to_preset()`, which writes plain datasets.",
+        )
+
+
 def check_dataset_metadata(
     file_path: Path, name: str, dataset: Any, expected: tuple[int, ...], what: str
 ) -> None:
-    """Compare one h5 dataset's declared shape and dtype with the expected ones."""
+    """Compare one h5 dataset's declared shape, dtype and storage with the expected ones."""
+    check_dataset_storage(file_path, name, dataset)
     if tuple(dataset.shape) != expected:
         raise WeightsMismatchError(
             file_path,
@@ -234,17 +262,57 @@ def dataset_names(file: Any) -> set[str]:
     return found
 
 
-def check_h5_weights(path: Path, expected: Mapping[str, tuple[int, ...]]) -> None:
-    """Check `model.weights.h5` against the expected datasets, reading no tensor."""
+def _optimizer_datasets(
+    path: Path, present: set[str], expected: Mapping[str, tuple[int, ...]]
+) -> set[str]:
+    """The optimizer state Keras saves with a compiled task, checked from headers:
+    scalars (step count, learning rate) and slots shaped like the task's weights."""
+    found = {name for name in present if name.startswith("optimizer/vars/")}
+    if len(found) > 2 * len(expected) + 8:
+        raise WeightsMismatchError(
+            path,
+            f"holds {len(found)} optimizer datasets for {len(expected)} weights.",
+            "Save the task again with keras-hub's `save_to_preset()`.",
+        )
+    return found
+
+
+def _check_optimizer_dataset(
+    path: Path, name: str, dataset: Any, shapes: set[tuple[int, ...]]
+) -> None:
+    if tuple(dataset.shape) not in shapes | {()} or dataset.dtype.kind not in "fiu":
+        raise WeightsMismatchError(
+            path,
+            f"optimizer dataset `{name}` holds {dataset.dtype} of shape {tuple(dataset.shape)}, "
+            "which is no optimizer state of this task.",
+            "Save the task again with keras-hub's `save_to_preset()`.",
+        )
+
+
+def check_h5_weights(
+    path: Path, expected: Mapping[str, tuple[int, ...]], *, optimizer: bool = False
+) -> None:
+    """Check a `.weights.h5` file against the expected datasets, reading no tensor.
+
+    With `optimizer`, the optimizer state Keras saves beside a compiled task's
+    weights is accepted too (checked from its headers the same way).
+    """
     import h5py
 
     file_size = path.stat().st_size
     try:
         with h5py.File(path, "r") as file:
-            check_names(path, set(expected), dataset_names(file), "dataset(s)")
-            for name, shape in expected.items():
+            present = dataset_names(file)
+            extra = _optimizer_datasets(path, present, expected) if optimizer else set()
+            check_names(path, set(expected), present - extra, "dataset(s)")
+            checks = [(name, shape) for name, shape in expected.items()]
+            for name in sorted(extra):
+                _check_optimizer_dataset(path, name, file[name], set(expected.values()))
+                checks.append((name, tuple(file[name].shape)))
+            for name, shape in checks:
                 dataset = file[name]
-                check_dataset_metadata(path, name, dataset, shape, name)
+                if not name.startswith("optimizer/"):
+                    check_dataset_metadata(path, name, dataset, shape, name)
                 offset = dataset.id.get_offset()  # None unless stored contiguously
                 if offset is not None and offset + dataset.nbytes > file_size:
                     raise WeightsMismatchError(
@@ -261,6 +329,48 @@ def check_h5_weights(path: Path, expected: Mapping[str, tuple[int, ...]]) -> Non
         ) from error
 
 
+def check_task_weights(directory: Path, spec: ArchitectureSpec, arguments: dict[str, Any]) -> None:
+    """Check `task.weights.h5`, if the preset has one, against what `task.json` declares.
+
+    keras-hub's task presets (a classifier fine-tuned from a backbone) keep the
+    task's own layers there; the backbone loads from such a preset unchanged.
+
+    Raises:
+        PresetFileMissingError: there is no `task.json` to describe the weights.
+        UnsafePresetError: `task.json` names a task this architecture has no
+            weights table for.
+        PresetFormatError, WeightsMismatchError: as for the backbone's weights.
+    """
+    weights = directory / TASK_WEIGHTS_H5
+    if not weights.is_file():
+        return
+    task_path = directory / TASK_CONFIG
+    task = preset_format.read_json(task_path)
+    task_spec = spec.task(task.get("registered_name"))
+    if task_spec is None:
+        known = sorted(name for t in spec.tasks for name in t.registered_names)
+        raise UnsafePresetError(
+            task_path,
+            f"names the task registered_name={task.get('registered_name')!r}, whose weights "
+            f"this registry cannot check for a {spec.class_name}.",
+            f"Known tasks with weights: {known or 'none'}; or remove {TASK_WEIGHTS_H5} "
+            "to keep the backbone.",
+        )
+    task_arguments = task.get("config")
+    try:
+        if not isinstance(task_arguments, dict):
+            raise ValueError("it has no `config` object")
+        expected = task_spec.h5_shapes(task_arguments, {**arguments})
+    except (TypeError, ValueError) as error:
+        raise PresetFormatError(
+            task_path,
+            f"does not describe a valid task: {error}",
+            "Save the task again with keras-hub's `save_to_preset()`.",
+        ) from error
+    check_h5_weights(weights, expected, optimizer=True)
+
+
+# === Whole presets ===
 # === Whole presets ===
 
 
@@ -274,9 +384,7 @@ class PresetFacts:
     arguments: dict[str, Any]
 
 
-def _checked_arguments(
-    spec: ArchitectureSpec, config_path: Path, arguments: dict[str, Any]
-) -> None:
+def checked_arguments(spec: ArchitectureSpec, config_path: Path, arguments: dict[str, Any]) -> None:
     try:
         spec.check_arguments(arguments)
         spec.h5_shapes(arguments)
@@ -292,7 +400,7 @@ def _inspect_keras(directory: Path, config: dict[str, Any]) -> PresetFacts:
     config_path = directory / preset_format.CONFIG_FILE
     spec = preset_format.architecture_spec(config_path, config)
     arguments = preset_format.backbone_arguments(config_path, config)
-    _checked_arguments(spec, config_path, arguments)
+    checked_arguments(spec, config_path, arguments)
     weights = directory / WEIGHTS_H5
     if not weights.is_file():
         preset_format.refuse_pickles(directory, found_safe_weights=False)
@@ -301,32 +409,29 @@ def _inspect_keras(directory: Path, config: dict[str, Any]) -> PresetFacts:
         )
     expected = spec.h5_shapes(arguments)
     check_h5_weights(weights, expected)
+    check_task_weights(directory, spec, arguments)
     count = sum(math.prod(shape) for shape in expected.values())
     return PresetFacts(spec.class_name, count, preset_format.PresetKind.KERAS, arguments)
 
 
-def _inspect_transformers(directory: Path, config: dict[str, Any]) -> PresetFacts:
-    from registry.architectures.specs import GPT2
-    from registry.preset import convert_hf
+def inspect_checkpoint(
+    directory: Path, config: dict[str, Any], spec: ArchitectureSpec
+) -> tuple[convert_hf.Checkpoint, dict[str, Any], list[TensorRow]]:
+    """A transformers checkpoint's tensors, the backbone arguments they imply, and
+    the conversion table, checked against each other from the headers alone."""
+    checkpoint = convert_hf.open_checkpoint(directory, spec.transformers)  # type: ignore[arg-type]
+    arguments = convert_hf.backbone_arguments(directory, config, spec, checkpoint)
+    checked_arguments(spec, directory / preset_format.CONFIG_FILE, arguments)
+    rows = spec.transformers.table(arguments)  # type: ignore[union-attr]
+    convert_hf.check_tensors(checkpoint, spec.transformers, rows)  # type: ignore[arg-type]
+    return checkpoint, arguments, rows
 
-    checkpoint = convert_hf.open_checkpoint(directory)
-    arguments = convert_hf.backbone_arguments(directory, config, checkpoint)
-    _checked_arguments(GPT2, directory / preset_format.CONFIG_FILE, arguments)
-    assert GPT2.transformers_shapes is not None
-    expected = GPT2.transformers_shapes(arguments)
-    present = {k for k in checkpoint.shapes if not convert_hf.is_ignored_tensor(k)}
-    where = directory / convert_hf.SAFETENSORS_FILE
-    check_names(where, set(expected), present, "tensor(s)")
-    for key, shape in expected.items():
-        if checkpoint.shapes[key] != shape:
-            raise WeightsMismatchError(
-                where,
-                f"tensor `{key}` has shape {checkpoint.shapes[key]}, but the config "
-                f"implies {shape}.",
-                "The config and weights come from different models; keep them together.",
-            )
-    count = GPT2.parameter_count(arguments)
-    return PresetFacts(GPT2.class_name, count, preset_format.PresetKind.TRANSFORMERS, arguments)
+
+def _inspect_transformers(directory: Path, config: dict[str, Any]) -> PresetFacts:
+    spec = convert_hf.transformers_spec(directory / preset_format.CONFIG_FILE, config)
+    _, arguments, _ = inspect_checkpoint(directory, config, spec)
+    count = spec.parameter_count(arguments)
+    return PresetFacts(spec.class_name, count, preset_format.PresetKind.TRANSFORMERS, arguments)
 
 
 def check_preset_files(directory: Path) -> None:
@@ -342,6 +447,27 @@ def check_preset_files(directory: Path) -> None:
             )
         if path.is_file() and str(relative) != MANIFEST_FILE:
             check_file_name(relative)
+
+
+def architecture_of(directory: Path) -> str:
+    """The allow-listed architecture a preset directory holds, from its config alone.
+
+    Raises:
+        UnsafePresetError: a Keras config names a class outside the allow-list.
+        PresetFormatError: a transformers config of a model type none converts.
+    """
+    kind, config = preset_format.detect_kind(directory)
+    config_path = directory / preset_format.CONFIG_FILE
+    if kind is preset_format.PresetKind.KERAS:
+        return preset_format.architecture_spec(config_path, config).class_name
+    return convert_hf.transformers_spec(config_path, config).class_name
+
+
+def architecture_arguments(directory: Path) -> dict[str, Any]:
+    """The backbone arguments a transformers checkpoint converts to (headers only)."""
+    _, config = preset_format.detect_kind(directory)
+    spec = convert_hf.transformers_spec(directory / preset_format.CONFIG_FILE, config)
+    return inspect_checkpoint(directory, config, spec)[1]
 
 
 def inspect_preset(directory: Path) -> PresetFacts:

@@ -23,12 +23,14 @@ if TYPE_CHECKING:
 
 def serialized_config(backbone: Backbone) -> dict[str, object]:
     """`config.json` as keras-hub writes it, so keras-hub's loader accepts it."""
-    cls = type(backbone)
+    spec = type(backbone).spec
+    if spec is None:
+        raise TypeError(f"{type(backbone).__name__} is not an allow-listed architecture.")
     return {
-        "module": cls.config_modules[0],
-        "class_name": cls.__name__,
+        "module": spec.config_modules[0],
+        "class_name": spec.class_name,
         "config": backbone.get_config(),
-        "registered_name": cls.registered_names[0],
+        "registered_name": spec.registered_names[0],
     }
 
 

@@ -34,7 +34,7 @@ from registry.errors import (
 )
 from registry.preset.demo import DEMO_PRESET, demo_preset_dir
 from registry.preset.manifest import Manifest
-from registry.preset.validate import check_preset_files
+from registry.preset.validate import architecture_of, check_preset_files
 from registry.resolver.handles import (
     CatalogHandle,
     Handle,
@@ -151,7 +151,7 @@ class Resolver:
         if not path.is_dir():
             raise PresetNotFoundError(f"{path} is not a directory of this machine.")
         check_preset_files(path)  # before a byte is stored
-        architecture = _architecture_of(path)
+        architecture = architecture_of(path)
         manifest = self.store.ingest_directory(path)
         tree = self.store.publish_tree(manifest)
         spec = PresetSpec(
@@ -354,7 +354,7 @@ class Resolver:
         try:
             download = self._download(handle, staging)
             check_preset_files(download.path)
-            architecture = _architecture_of(download.path)
+            architecture = architecture_of(download.path)
             manifest = self.store.ingest_directory(download.path, link=True)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -440,23 +440,6 @@ def pick_revision(session: Session, preset: Preset, handle: CatalogHandle) -> Re
         f"{handle.full_name} has no alias or revision {ref!r}. `registry info "
         f"{handle.full_name}` lists them."
     )
-
-
-def _architecture_of(directory: Path) -> str:
-    """The allow-listed architecture a preset directory holds (read as data)."""
-    from registry.architectures import allowed_class_names
-    from registry.errors import UnsafePresetError
-    from registry.preset.format import CONFIG_FILE, PresetKind, detect_kind
-
-    kind, config = detect_kind(directory)
-    name = "GPT2Backbone" if kind is PresetKind.TRANSFORMERS else config.get("class_name")
-    if name not in allowed_class_names():
-        raise UnsafePresetError(
-            directory / CONFIG_FILE,
-            f"names class {name!r}, which is not an allowed architecture.",
-            f"Allowed: {', '.join(sorted(allowed_class_names()))}.",
-        )
-    return str(name)
 
 
 @functools.lru_cache(maxsize=4)

@@ -37,16 +37,21 @@ def test_attention_is_causal(backbone: GPT2Backbone) -> None:
 
 
 def test_padded_keys_are_not_attended(backbone: GPT2Backbone) -> None:
-    inputs = tiny_inputs()  # row 0 has its last two positions padded
+    # Left padding: every unpadded query comes after the padded keys, so only
+    # the padding mask (not causality) can keep them out of its attention.
+    inputs = tiny_inputs()
+    inputs["padding_mask"][0] = [0, 0, 1, 1, 1, 1, 1]
+    unpadded = np.s_[0, 2:]
     changed = {k: v.copy() for k, v in inputs.items()}
-    changed["token_ids"][0, -2:] = (changed["token_ids"][0, -2:] + 3) % TINY["vocabulary_size"]
-    changed["token_ids"][0, -1] = 0
+    changed["token_ids"][0, :2] = (changed["token_ids"][0, :2] + 3) % TINY["vocabulary_size"]
     before, after = np.asarray(backbone(inputs)), np.asarray(backbone(changed))
-    np.testing.assert_allclose(before[0, :-2], after[0, :-2], atol=1e-6)
-    # Padding changes what unpadded queries see: a padded key would have counted.
-    unpadded = {k: v.copy() for k, v in inputs.items()}
-    unpadded["padding_mask"][:] = 1
-    assert np.allclose(np.asarray(backbone(unpadded))[0, :-2], before[0, :-2], atol=1e-6)
+    np.testing.assert_allclose(before[unpadded], after[unpadded], atol=1e-6)
+    # The same change without the mask reaches the later queries: the keys
+    # would have counted, so the equality above is the mask's doing.
+    for batch in (inputs, changed):
+        batch["padding_mask"][:] = 1
+    before, after = np.asarray(backbone(inputs)), np.asarray(backbone(changed))
+    assert not np.allclose(before[unpadded], after[unpadded], atol=1e-4)
 
 
 def test_dropout_only_in_training(backbone: GPT2Backbone) -> None:
@@ -159,8 +164,18 @@ def test_builtin_presets_are_keras_hubs() -> None:
         assert preset.description == seed["metadata"]["description"]
         assert preset.kaggle_handle == seed["kaggle_handle"]
         assert preset.architecture == "GPT2Backbone"
-    assert Backbone.presets == GPT2Backbone.presets
+    assert GPT2Backbone.presets.items() <= Backbone.presets.items()
 
 
 def test_allow_list_names_gpt2() -> None:
-    assert Backbone.architectures() == {"GPT2Backbone": GPT2Backbone}
+    assert Backbone.architectures()["GPT2Backbone"] is GPT2Backbone
+
+
+def test_every_kernel_gets_its_own_draw() -> None:
+    # One initializer instance draws the same values each time it is called.
+    model = GPT2Backbone(**TINY)
+    attention = model.transformer_layers[0]._self_attention_layer
+    kernels = [attention.query_dense.kernel, attention.key_dense.kernel]
+    assert not np.allclose(*(np.asarray(k) for k in kernels))
+    first, second = (block._feedforward_output_dense.kernel for block in model.transformer_layers)
+    assert not np.allclose(np.asarray(first), np.asarray(second))

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session
 
-from registry.architectures import presets as builtin_table
-from registry.catalog import builtin
+from registry.architectures import allowlist
 from registry.catalog.database import Catalog
 from registry.catalog.queries import find_preset, preset_detail, search_presets
 from registry.catalog.service import delete_preset
@@ -46,16 +46,25 @@ def test_the_demo_preset_has_its_revision_and_files(catalog: Catalog) -> None:
     }
 
 
+def _every_preset(session: Session) -> list[object]:
+    page = search_presets(session, per_page=100)
+    return [
+        p
+        for n in range(1, page.pages + 1)
+        for p in search_presets(session, page=n, per_page=100).items
+    ]
+
+
 def test_seeding_is_idempotent(database_url: str) -> None:
     first = Catalog.open(database_url)
     with first.transaction() as session:
-        before = search_presets(session, per_page=100).items
+        before = _every_preset(session)
     first.close()
     again = Catalog.open(database_url)
     with again.transaction() as session:
-        after = search_presets(session, per_page=100).items
+        after = _every_preset(session)
     again.close()
-    assert after == before and len(after) == 6
+    assert after == before and len(after) == len(allowlist.builtin_presets()) + 1
 
 
 def test_opening_a_current_catalog_writes_nothing(database_url: str) -> None:
@@ -91,11 +100,13 @@ def test_seeding_follows_a_changed_table(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     Catalog.open(database_url).close()
-    changed = dict(builtin_table.GPT2_PRESETS)
-    changed["gpt2_base_en"] = dataclasses.replace(
-        changed["gpt2_base_en"], description="Updated description.", params=1
-    )
-    monkeypatch.setattr(builtin, "GPT2_PRESETS", changed)
+    changed = [
+        dataclasses.replace(p, description="Updated description.", params=1)
+        if p.name == "gpt2_base_en"
+        else p
+        for p in allowlist.builtin_presets()
+    ]
+    monkeypatch.setattr(allowlist, "builtin_presets", lambda: changed)
     catalog = Catalog.open(database_url)
     with catalog.transaction() as session:
         preset = find_preset(session, "gpt2_base_en")

@@ -13,6 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
+from registry.architectures import allowlist
 from registry.catalog import migrate
 from registry.catalog.database import Catalog, make_engine
 from registry.catalog.models import Base
@@ -107,7 +108,8 @@ def test_downgrade_to_base_then_upgrade(database_url: str) -> None:
     assert _differences(database_url) == []
     reopened = Catalog.open(database_url)  # seeds the emptied catalog again
     with reopened.engine.connect() as connection:
-        assert connection.scalar(text("SELECT count(*) FROM presets")) == 6
+        builtins = len(allowlist.builtin_presets()) + 1  # and the demo
+        assert connection.scalar(text("SELECT count(*) FROM presets")) == builtins
     reopened.close()
 
 

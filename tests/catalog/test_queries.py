@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from registry.architectures import allowlist
 from registry.catalog.database import Catalog
 from registry.catalog.queries import SearchFilters, Viewer, find_preset, search_presets
 from registry.catalog.service import (
@@ -19,6 +20,9 @@ from registry.catalog.service import (
 from registry.preset.manifest import FileEntry, Manifest
 
 ALICE = Viewer(owner="alice")
+# Every catalog holds keras-hub's built-ins and the demo; the tests add 25 of their own.
+BUILTINS = allowlist.builtin_presets()
+PUBLIC = len(BUILTINS) + 1 + 25
 
 
 def _spec(name: str, **fields: object) -> PresetSpec:
@@ -91,27 +95,36 @@ def test_filters(filled: Catalog) -> None:
 
         assert names(namespace="team", tag="even") == {f"model_{i:02d}" for i in range(0, 25, 2)}
         assert names(source_kind="hf") == {f"model_{i:02d}" for i in range(0, 25, 5)}
-        assert names(min_parameters=20_000_000, max_parameters=22_000_000) == {
+        assert names(namespace="team", min_parameters=20_000_000, max_parameters=22_000_000) == {
             "model_19",
             "model_20",
             "model_21",
         }
         assert names(synced=True) == {"gpt2_tiny_demo", "model_03"}
         assert "gpt2_tiny_demo" not in names(synced=False)
-        assert len(names(architecture="GPT2Backbone")) == 31
-        assert names(architecture="BertBackbone") == set()
+        gpt2 = {p.name for p in BUILTINS if p.architecture == "GPT2Backbone"}
+        assert names(architecture="GPT2Backbone") == {
+            *gpt2,
+            "gpt2_tiny_demo",
+            *(f"model_{i:02d}" for i in range(25)),
+        }
+        assert names(architecture="NoSuchBackbone") == set()
 
 
 def test_sorts(filled: Catalog) -> None:
     with filled.transaction() as session:
 
-        def first(sort: str, descending: bool | None = None) -> str:
-            return search_presets(session, sort=sort, descending=descending).items[0].name
+        def first(sort: str, descending: bool | None = None, namespace: str | None = None) -> str:
+            filters = SearchFilters(namespace=namespace)
+            page = search_presets(session, sort=sort, descending=descending, filters=filters)
+            return page.items[0].name
 
-        assert first("name") == "gpt2_base_en"
-        assert first("name", descending=True) == "model_24"
-        assert first("parameters") == "gpt2_extra_large_en"
-        assert first("parameters", descending=False) == "gpt2_tiny_demo"
+        assert first("name", namespace="keras") == min(p.name for p in BUILTINS)
+        assert first("name", descending=True, namespace="team") == "model_24"
+        largest = min(BUILTINS, key=lambda p: (-p.params, p.name))  # ties by name
+        assert first("parameters") == largest.name
+        assert first("parameters", descending=False, namespace="keras") == "gpt2_tiny_demo"
+        assert first("parameters", descending=False, namespace="team") == "model_00"
         assert first("downloads") == "model_03"
         assert first("updated") == "model_03"  # its revision came last
         with pytest.raises(ValueError, match="sort must be one of"):
@@ -121,10 +134,13 @@ def test_sorts(filled: Catalog) -> None:
 def test_pagination_is_stable_and_complete(filled: Catalog) -> None:
     with filled.transaction() as session:
         for sort in ("name", "parameters", "downloads", "updated"):
-            pages = [search_presets(session, sort=sort, page=n, per_page=4) for n in range(1, 9)]
+            count = -(-PUBLIC // 4)
+            pages = [
+                search_presets(session, sort=sort, page=n, per_page=4) for n in range(1, count + 1)
+            ]
             seen = [p.full_name for page in pages for p in page.items]
-            assert len(seen) == len(set(seen)) == pages[0].total == 31
-            assert pages[0].pages == 8
+            assert len(seen) == len(set(seen)) == pages[0].total == PUBLIC
+            assert pages[0].pages == count
             again = [
                 p.full_name for p in search_presets(session, sort=sort, page=3, per_page=4).items
             ]
@@ -154,7 +170,7 @@ def test_search_works_after_keras_loaded_its_own_sqlite(tmp_path: object) -> Non
         "from registry.catalog.queries import search_presets\n"
         "catalog = Catalog.open(sys.argv[1])\n"
         "with catalog.transaction(write=False) as session:\n"
-        "    print(search_presets(session, 'medium').items[0].name)\n"
+        "    print(search_presets(session, 'medium webtext').items[0].name)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code, f"sqlite:///{tmp_path}/catalog.db"],

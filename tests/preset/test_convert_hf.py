@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
@@ -16,29 +18,39 @@ from registry.errors import (
     UnsafePresetError,
     WeightsMismatchError,
 )
-from tests.conftest import edit_json
+from tests.conftest import edit_json, reference_error, reference_inputs, reference_io
 from tests.preset.gpt2_reference import gpt2_forward
+
+IO = reference_io("hf_tiny_gpt2")
+KEPT = IO["input_padding_mask"].astype(bool)  # transformers' padded rows are its own business
 
 
 def _unpadded(token_ids: np.ndarray) -> dict[str, np.ndarray]:
     return {"token_ids": token_ids, "padding_mask": np.ones_like(token_ids)}
 
 
-def test_transformers_fixture_reproduces_its_output(fixtures: Path) -> None:
-    token_ids = np.load(fixtures / "hf_tiny_gpt2_input_token_ids.npy")
-    expected = np.load(fixtures / "hf_tiny_gpt2_expected_output.npy")
-    backbone = Backbone.from_preset(fixtures / "hf_tiny_gpt2")
+def _assert_matches_transformers(backbone: Backbone, name: str = "hf_tiny_gpt2") -> None:
+    io = reference_io(name)
+    inputs = {"token_ids": io["input_token_ids"], "padding_mask": io["input_padding_mask"]}
+    kept = io["input_padding_mask"].astype(bool)
+    outputs = np.asarray(backbone(inputs))
+    np.testing.assert_allclose(
+        outputs[kept], io["expected_last_hidden_state"][kept], atol=1e-5, rtol=0
+    )
+
+
+@pytest.mark.parametrize("name", ["hf_tiny_gpt2", "hf_odd_gpt2"])
+def test_transformers_fixtures_reproduce_their_output(fixtures: Path, name: str) -> None:
+    backbone = Backbone.from_preset(fixtures / name)
     assert type(backbone) is GPT2Backbone
-    outputs = np.asarray(backbone(_unpadded(token_ids)))
-    np.testing.assert_allclose(outputs, expected, atol=1e-5, rtol=0)
+    _assert_matches_transformers(backbone, name)
 
 
 def test_numpy_reference_reproduces_transformers(fixtures: Path) -> None:
     tensors = load_file(fixtures / "hf_tiny_gpt2/model.safetensors")
     n_head = json.loads((fixtures / "hf_tiny_gpt2/config.json").read_text())["n_head"]
-    token_ids = np.load(fixtures / "hf_tiny_gpt2_input_token_ids.npy")
-    expected = np.load(fixtures / "hf_tiny_gpt2_expected_output.npy")
-    np.testing.assert_allclose(gpt2_forward(tensors, n_head, token_ids), expected, atol=1e-5)
+    outputs = gpt2_forward(tensors, n_head, IO["input_token_ids"], IO["input_padding_mask"])
+    np.testing.assert_allclose(outputs[KEPT], IO["expected_last_hidden_state"][KEPT], atol=1e-5)
 
 
 def test_dimensions_come_from_the_checkpoint(fixtures: Path, hf_preset: Path) -> None:
@@ -74,30 +86,25 @@ def _with_intermediate(directory: Path, width: int, *, declare: bool) -> dict[st
 
 
 @pytest.mark.parametrize(("width", "declare"), [(40, True), (40, False), (200, True)])
-def test_any_intermediate_width_converts(
-    fixtures: Path, hf_preset: Path, width: int, declare: bool
-) -> None:
+def test_any_intermediate_width_converts(hf_preset: Path, width: int, declare: bool) -> None:
     tensors = _with_intermediate(hf_preset, width, declare=declare)
-    token_ids = np.load(fixtures / "hf_tiny_gpt2_input_token_ids.npy")
+    token_ids = IO["input_token_ids"]
     backbone = GPT2Backbone.from_preset(hf_preset)
     assert backbone.intermediate_dim == width
     expected = gpt2_forward(tensors, backbone.num_heads, token_ids)
     np.testing.assert_allclose(np.asarray(backbone(_unpadded(token_ids))), expected, atol=1e-5)
 
 
-def test_lm_head_checkpoints_convert(fixtures: Path, hf_preset: Path) -> None:
+def test_lm_head_checkpoints_convert(hf_preset: Path) -> None:
     # GPT2LMHeadModel saves under "transformer." and may include the tied head.
     tensors = load_file(hf_preset / "model.safetensors")
     renamed = {f"transformer.{k}": v for k, v in tensors.items()}
     renamed["lm_head.weight"] = tensors["wte.weight"]
     save_file(renamed, hf_preset / "model.safetensors")
-    token_ids = np.load(fixtures / "hf_tiny_gpt2_input_token_ids.npy")
-    outputs = np.asarray(GPT2Backbone.from_preset(hf_preset)(_unpadded(token_ids)))
-    expected = np.load(fixtures / "hf_tiny_gpt2_expected_output.npy")
-    np.testing.assert_allclose(outputs, expected, atol=1e-5, rtol=0)
+    _assert_matches_transformers(GPT2Backbone.from_preset(hf_preset))
 
 
-def test_sharded_safetensors_convert(fixtures: Path, hf_preset: Path) -> None:
+def test_sharded_safetensors_convert(hf_preset: Path) -> None:
     tensors = load_file(hf_preset / "model.safetensors")
     (hf_preset / "model.safetensors").unlink()
     keys = sorted(tensors)
@@ -110,14 +117,7 @@ def test_sharded_safetensors_convert(fixtures: Path, hf_preset: Path) -> None:
         save_file({k: tensors[k] for k in shard_keys}, hf_preset / name)
         weight_map.update(dict.fromkeys(shard_keys, name))
     (hf_preset / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
-    token_ids = np.load(fixtures / "hf_tiny_gpt2_input_token_ids.npy")
-    outputs = np.asarray(GPT2Backbone.from_preset(hf_preset)(_unpadded(token_ids)))
-    np.testing.assert_allclose(
-        outputs,
-        np.load(fixtures / "hf_tiny_gpt2_expected_output.npy"),
-        atol=1e-5,
-        rtol=0,
-    )
+    _assert_matches_transformers(GPT2Backbone.from_preset(hf_preset))
 
 
 def test_pickle_checkpoints_are_refused_unopened(hf_preset: Path) -> None:
@@ -146,7 +146,7 @@ def test_truncated_safetensors(hf_preset: Path) -> None:
     [
         ("activation_function", "relu", "activation_function='relu'"),
         ("scale_attn_by_inverse_layer_idx", True, "scale_attn_by_inverse_layer_idx"),
-        ("model_type", "llama", "only 'gpt2' converts"),
+        ("model_type", "t5", "model_type='t5', which no allowed architecture converts"),
     ],
 )
 def test_unsupported_variants_are_refused(
@@ -177,3 +177,44 @@ def test_inconsistent_block_shapes_are_refused(hf_preset: Path) -> None:
     save_file(tensors, hf_preset / "model.safetensors")
     with pytest.raises(WeightsMismatchError, match=r"h\.1\.mlp\.c_fc\.weight.*does not fit"):
         GPT2Backbone.from_preset(hf_preset)
+
+
+def _save_bfloat16(tensors: dict[str, np.ndarray], path: Path) -> None:
+    """A safetensors file of bfloat16 tensors (numpy's writer has no bfloat16)."""
+    import ml_dtypes
+
+    header: dict[str, object] = {}
+    data = bytearray()
+    for key, value in tensors.items():
+        raw = value.astype(ml_dtypes.bfloat16).tobytes()
+        header[key] = {"dtype": "BF16", "shape": list(value.shape),
+                       "data_offsets": [len(data), len(data) + len(raw)]}  # fmt: skip
+        data += raw
+    encoded = json.dumps(header).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    path.write_bytes(len(encoded).to_bytes(8, "little") + encoded + bytes(data))
+
+
+@pytest.mark.parametrize("name", ["hf_tiny_gpt2", "hf_tiny_bert", "hf_tiny_gemma", "hf_tiny_llama"])
+@pytest.mark.parametrize("stored", ["float16", "bfloat16"])
+def test_half_precision_checkpoints_load_into_the_requested_dtype(
+    fixtures: Path, tmp_path: Path, name: str, stored: str
+) -> None:
+    checkpoint = Path(shutil.copytree(fixtures / name, tmp_path / name))
+    tensors = load_file(checkpoint / "model.safetensors")
+    if stored == "float16":
+        save_file(
+            {k: v.astype("float16") for k, v in tensors.items()}, checkpoint / "model.safetensors"
+        )
+    else:
+        _save_bfloat16(tensors, checkpoint / "model.safetensors")
+    io = reference_io(name)
+    for dtype, tolerance in (("float32", 0.05), ("bfloat16", 0.3)):
+        backbone = Backbone.from_preset(checkpoint, dtype=dtype)
+        assert {v.dtype for v in backbone.weights} == {dtype}
+        outputs = keras.tree.map_structure(
+            lambda x: np.asarray(keras.ops.cast(x, "float32")),
+            backbone(reference_inputs(io), training=False),
+        )
+        # The weights lost precision on the way, so the outputs are close, not equal.
+        assert reference_error(outputs, io) < tolerance

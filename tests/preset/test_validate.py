@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry.architectures.gpt2 import GPT2Backbone
-from registry.architectures.specs import GPT2
+from registry.architectures.gpt2.backbone import GPT2Backbone
+from registry.architectures.gpt2.spec import SPEC as GPT2
 from registry.errors import PresetFormatError, UnsafePresetError, WeightsMismatchError
 from registry.preset.convert_hf import open_checkpoint
 from registry.preset.validate import inspect_preset
@@ -54,9 +54,9 @@ def test_h5_shapes_match_the_built_model(
 
 def test_transformers_shapes_match_the_fixture(hf_preset: Path) -> None:
     facts = inspect_preset(hf_preset)
-    checkpoint = open_checkpoint(hf_preset)
-    assert GPT2.transformers_shapes is not None
-    expected = GPT2.transformers_shapes(facts.arguments)
+    assert GPT2.transformers is not None
+    checkpoint = open_checkpoint(hf_preset, GPT2.transformers)
+    expected = {row.key: row.shape for row in GPT2.transformers.table(facts.arguments)}
     assert {k: v for k, v in checkpoint.shapes.items() if k in expected} == expected
 
 

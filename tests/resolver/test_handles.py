@@ -6,7 +6,7 @@ import string
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from registry.errors import InvalidHandleError
@@ -112,12 +112,12 @@ def test_kaggle_handles_round_trip(
 @given(
     org=st.none() | slugs,
     repo=names,
-    revision=st.none() | st.from_regex(r"\A[a-z0-9][a-z0-9._-]{0,15}\Z"),
+    # Branches and tags like "v1.0-rc.2": never "..", which handles refuse.
+    revision=st.none() | st.from_regex(r"\A[a-z0-9]{1,4}(?:[._-][a-z0-9]{1,4}){0,3}\Z"),
 )
 def test_hf_handles_round_trip(org: str | None, repo: str, revision: str | None) -> None:
     repo_id = f"{org}/{repo}" if org else repo
-    if "--" in repo_id or ".." in (revision or ""):
-        return
+    assume("--" not in repo_id)  # the Hub refuses "--" in repository ids, and so do we
     handle = HfHandle(repo_id, revision)
     assert parse_handle(str(handle), is_dir=never_dir) == handle
 

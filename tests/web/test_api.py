@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from registry import blobio
+from registry.architectures import allowlist
 from registry.preset.manifest import build_manifest
 from tests.web.conftest import multipart_files, tar_of
 from tests.web.live import token
@@ -34,15 +35,19 @@ def _error(response) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 
 def test_search_lists_the_builtins_and_the_demo(client: TestClient) -> None:
-    body = client.get("/api/v1/presets", params={"sort": "name"}).json()
+    gpt2 = {"sort": "name", "architecture": "GPT2Backbone"}
+    body = client.get("/api/v1/presets", params=gpt2).json()
     names = [p["id"] for p in body["items"]]
     assert "keras/gpt2_tiny_demo" in names and "keras/gpt2_medium_en" in names
     assert body["total"] == len(names) and body["total_is_exact"]
+    every = client.get("/api/v1/presets", params={"per_page": 100}).json()
+    assert every["total"] == len(allowlist.builtin_presets()) + 1
+    assert {p["architecture"] for p in every["items"]} >= set(allowlist.specs())
     synced = client.get("/api/v1/presets", params={"synced": True}).json()["items"]
     assert [p["id"] for p in synced] == ["keras/gpt2_tiny_demo"]
-    paged = client.get("/api/v1/presets", params={"per_page": 2, "page": 2, "sort": "name"})
+    paged = client.get("/api/v1/presets", params={**gpt2, "per_page": 2, "page": 2})
     assert [p["id"] for p in paged.json()["items"]] == names[2:4]
-    big = client.get("/api/v1/presets", params={"min_parameters": 700_000_000}).json()
+    big = client.get("/api/v1/presets", params={**gpt2, "min_parameters": 700_000_000}).json()
     assert {p["id"] for p in big["items"]} == {"keras/gpt2_large_en", "keras/gpt2_extra_large_en"}
 
 
@@ -238,19 +243,18 @@ def test_private_presets_are_visible_only_to_their_owner(
     assert client.get("/api/models/alice/secret", headers=alice).status_code == 200
 
 
-@pytest.mark.parametrize(
-    ("name", "code"),
-    [("..", "invalid_name"), ("a%2Fb", "invalid_name"), ("x" * 200, "invalid_name")],
-)
+# A literal ".." is removed by the client's URL normalisation and a "%2F" is
+# decoded before routing, so neither reaches the route: "%2E%2E" arrives as the
+# name "..". Slashes are refused by the validator itself (test_attacks.py).
+@pytest.mark.parametrize("name", ["%2E%2E", "%2e%2e", "a..b", "x" * 200])
 def test_bad_preset_names_are_refused_before_the_body(
-    client: TestClient, alice: dict[str, str], name: str, code: str
+    client: TestClient, alice: dict[str, str], name: str
 ) -> None:
     response = client.post(
         f"/api/v1/presets/alice/{name}/revisions", content=b"x", headers={**alice, **TAR}
     )
-    assert response.status_code in (404, 422)
-    if response.status_code == 422:
-        assert _error(response)["code"] == code
+    assert response.status_code == 422, response.text
+    assert _error(response)["code"] == "invalid_name"
 
 
 def test_limits_are_enforced_while_streaming(

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import keras
 import numpy as np
 import pytest
 from huggingface_hub import HfApi, get_hf_file_metadata, hf_hub_download, hf_hub_url
@@ -133,21 +137,39 @@ def test_our_from_preset_through_the_server(
     resolver.catalog.close()
 
 
-def test_keras_hub_from_preset_through_the_server(
-    hub: LiveServer, keras_hub_preset: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    keras_hub = pytest.importorskip("keras_hub")
-    from huggingface_hub import constants
+# What a user runs: stock keras-hub in a fresh process, HF_ENDPOINT set before
+# huggingface_hub is imported (it reads the variable once, at import).
+_KERAS_HUB_LOAD = """
+import sys
+import keras
+import keras_hub
+import numpy as np
+backbone = keras_hub.models.GPT2Backbone.from_preset(sys.argv[1])
+with np.load(sys.argv[2]) as inputs:
+    outputs = backbone({name: inputs[name] for name in inputs.files})
+np.save(sys.argv[3], keras.ops.convert_to_numpy(outputs))
+"""
 
-    # keras-hub leaves the endpoint to huggingface_hub, which reads HF_ENDPOINT
-    # when it is imported (before this test set it): as if it had been set first.
-    monkeypatch.setattr(constants, "ENDPOINT", hub.url)
-    monkeypatch.setattr(
-        constants,
-        "HUGGINGFACE_CO_URL_TEMPLATE",
-        hub.url + "/{repo_id}/resolve/{revision}/{filename}",
-    )
-    theirs = keras_hub.models.GPT2Backbone.from_preset("hf://alice/tiny-keras")
-    ours = GPT2Backbone.from_preset(keras_hub_preset)
+
+def test_keras_hub_from_preset_through_the_server(
+    hub: LiveServer, keras_hub_preset: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("keras_hub")
     inputs = tiny_inputs(length=5)
-    np.testing.assert_allclose(np.asarray(theirs(inputs)), np.asarray(ours(inputs)), atol=1e-6)
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    env = {name: value for name, value in os.environ.items() if not name.startswith("HF_")}
+    env.update(
+        HF_ENDPOINT=hub.url,
+        HF_HOME=str(tmp_path / "keras_hub_hf_home"),
+        HF_HUB_DISABLE_TELEMETRY="1",
+        KERAS_BACKEND=keras.backend.backend(),
+    )
+    outputs = tmp_path / "theirs.npy"
+    loaded = subprocess.run(
+        [sys.executable, "-c", _KERAS_HUB_LOAD, "hf://alice/tiny-keras",
+         str(tmp_path / "inputs.npz"), str(outputs)],
+        capture_output=True, text=True, timeout=300, env=env, check=False,
+    )  # fmt: skip
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    ours = GPT2Backbone.from_preset(keras_hub_preset)
+    np.testing.assert_allclose(np.load(outputs), np.asarray(ours(inputs)), atol=1e-6)

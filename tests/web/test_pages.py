@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import pytest
 from fastapi.testclient import TestClient
 
+from registry.architectures import allowlist
+from tests.conftest import FIXTURES
 from tests.web.conftest import multipart_files, tar_of
 from tests.web.live import token
 from web.auth import CSRF_COOKIE
@@ -32,14 +37,18 @@ def _login(client: TestClient, owner: str = "alice", scope: str = "write") -> No
 
 
 def test_catalog_lists_presets_with_readable_sizes(client: TestClient) -> None:
-    page = client.get("/", headers=HTML)
+    page = client.get("/", headers=HTML, params={"architecture": "GPT2Backbone"})
     assert page.status_code == 200
     assert "gpt2_tiny_demo" in page.text and "124.4M" in page.text and "78.1K" in page.text
+    for name, spec in allowlist.specs().items():  # the filter offers every architecture
+        assert f'<option value="{name}"' in page.text and spec.family in page.text
     assert "synced" in page.text and "not synced" in page.text
     assert page.headers["content-security-policy"].startswith("default-src 'self'")
     found = client.get("/", params={"q": "medium"})
     assert "gpt2_medium_en" in found.text and "gpt2_tiny_demo" not in found.text
-    filtered = client.get("/", params={"size": "large", "sort": "parameters"})
+    filtered = client.get(
+        "/", params={"size": "large", "sort": "parameters", "architecture": "GPT2Backbone"}
+    )
     assert filtered.text.index("gpt2_extra_large_en") < filtered.text.index("gpt2_large_en")
     synced = client.get("/", params={"synced": "1"})
     assert "gpt2_tiny_demo" in synced.text and "gpt2_base_en" not in synced.text
@@ -60,6 +69,33 @@ def test_preset_page(client: TestClient) -> None:
     assert missing.status_code == 404 and "Not found" in missing.text
     unsynced = client.get("/presets/keras/gpt2_base_en")
     assert unsynced.status_code == 200 and "registry sync keras/gpt2_base_en" in unsynced.text
+
+
+@pytest.mark.parametrize(
+    ("fixture", "cls", "argument"),
+    [
+        ("hf_tiny_bert", "BertBackbone", ("num_segments", "2")),  # derived from the checkpoint
+        ("keras_hub_tiny_llama", "LlamaBackbone", ("num_key_value_heads", "2")),
+        ("hf_tiny_gemma", "GemmaBackbone", ("head_dim", "8")),
+    ],
+)
+def test_preset_pages_follow_the_architecture(
+    client: TestClient, alice: dict[str, str], fixture: str, cls: str, argument: tuple[str, str]
+) -> None:
+    uploaded = client.post(
+        f"/api/v1/presets/alice/{fixture}/revisions",
+        files=multipart_files(FIXTURES / fixture),
+        headers=alice,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    text = html.unescape(client.get(f"/presets/alice/{fixture}").text)
+    assert f"from registry import {cls}" in text
+    assert f'{cls}.from_preset("hf://alice/{fixture}")' in text
+    assert f"# inputs: {', '.join(allowlist.specs()[cls].inputs)}" in text
+    name, value = argument
+    assert re.search(rf'<th scope="row">{name}</th><td>{value}</td>', text), text
+    listed = client.get("/", params={"architecture": cls, "namespace": "alice"}).text
+    assert fixture in listed
 
 
 def test_model_cards_are_rendered_safely(
@@ -136,9 +172,34 @@ def test_login_refuses_unknown_tokens_and_logout_forgets(client: TestClient) -> 
     assert "Sign in" in client.get("/").text
 
 
-def test_login_never_redirects_off_site(client: TestClient) -> None:
-    page = client.get("/login", params={"next": "//evil.example/"})
-    assert 'value="/"' in page.text
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+        "//evil.example/%2F..",
+        "/\t/evil.example",  # browsers drop tabs: "//evil.example"
+        "\\\\evil.example",
+    ],
+)
+def test_login_never_redirects_off_site(client: TestClient, target: str) -> None:
+    page = client.get("/login", params={"next": target})
+    echoed = re.search(r'name="next" value="([^"]*)"', page.text)
+    assert echoed, "the login form has no next field"
+    # What the form sends back, and what a forged form sends.
+    for next_ in (html.unescape(echoed.group(1)), target):
+        response = client.post(
+            "/login",
+            data={"token": token(client.app, "alice"), "csrf_token": _csrf(page.text),  # type: ignore[arg-type]
+                  "next": next_},
+            follow_redirects=False,
+        )  # fmt: skip
+        assert response.status_code == 303
+        location = response.headers["location"]
+        # On-site: one slash, then a path (a browser reads "/\\" as "//").
+        assert re.match(r"/(?![/\\])", location), location
+        assert urlsplit(location)[:2] == ("", ""), location
 
 
 def test_anonymous_catalog_pages_are_cached_for_browsers_too(client: TestClient) -> None:

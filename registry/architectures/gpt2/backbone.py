@@ -7,9 +7,10 @@ from typing import Any, ClassVar
 import keras
 
 from registry.architectures.backbone import Backbone
+from registry.architectures.gpt2.spec import SPEC
+from registry.architectures.gpt2.weights import check_arguments
 from registry.architectures.initializers import random_normal
-from registry.architectures.presets import GPT2_PRESETS, BuiltinPreset
-from registry.architectures.specs import GPT2, ArchitectureSpec, check_gpt2_arguments
+from registry.architectures.spec import ArchitectureSpec
 from registry.architectures.transformer import (
     LayerNormalization,
     PositionEmbedding,
@@ -57,10 +58,7 @@ class GPT2Backbone(Backbone):
         ```
     """
 
-    builtin_presets: ClassVar[dict[str, BuiltinPreset]] = GPT2_PRESETS
-    spec: ClassVar[ArchitectureSpec] = GPT2
-    config_modules: ClassVar[tuple[str, ...]] = GPT2.config_modules
-    registered_names: ClassVar[tuple[str, ...]] = GPT2.registered_names
+    spec: ClassVar[ArchitectureSpec] = SPEC
 
     def __init__(
         self,
@@ -74,7 +72,7 @@ class GPT2Backbone(Backbone):
         dtype: Any = None,
         **kwargs: Any,
     ) -> None:
-        check_gpt2_arguments(
+        check_arguments(
             {
                 "vocabulary_size": vocabulary_size,
                 "num_layers": num_layers,

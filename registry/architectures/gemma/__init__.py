@@ -1,0 +1,1 @@
+"""Gemma and Gemma 2, as keras-hub's `GemmaBackbone`: backbone, weights, conversions, presets."""

@@ -1,0 +1,64 @@
+"""GPT-2's arguments and the datasets of its `model.weights.h5`, without Keras.
+
+`h5_shapes` lists every dataset in keras-hub's naming; tests compare it with
+the layout of built models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from registry.architectures.spec import Shapes, merged_arguments, positive_int, probability
+
+DEFAULTS = {"dropout": 0.1, "max_sequence_length": 1024}
+REQUIRED = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim")
+
+
+def check_arguments(arguments: Mapping[str, Any]) -> None:
+    """Raise ValueError unless `arguments` describe a buildable GPT2Backbone."""
+    merged = merged_arguments(arguments, REQUIRED, DEFAULTS)
+    for name in (*REQUIRED, "max_sequence_length"):
+        positive_int(name, merged[name])
+    if merged["hidden_dim"] % merged["num_heads"] != 0:
+        raise ValueError(
+            "`hidden_dim` must be divisible by `num_heads`. Received: "
+            f"hidden_dim={merged['hidden_dim']}, num_heads={merged['num_heads']}"
+        )
+    probability("dropout", merged["dropout"])
+
+
+def decoder_block(index: int) -> str:
+    """The group of decoder block `index` in `model.weights.h5`."""
+    return "layers/transformer_decoder" + (f"_{index}" if index else "")
+
+
+def h5_shapes(arguments: Mapping[str, Any]) -> Shapes:
+    """Every dataset of a GPT-2 `model.weights.h5`, in keras-hub's naming."""
+    check_arguments(arguments)
+    merged = {**DEFAULTS, **arguments}
+    vocabulary, hidden = merged["vocabulary_size"], merged["hidden_dim"]
+    heads, intermediate = merged["num_heads"], merged["intermediate_dim"]
+    head_dim = hidden // heads
+    shapes: Shapes = {
+        "layers/reversible_embedding/vars/0": (vocabulary, hidden),
+        "layers/position_embedding/vars/0": (merged["max_sequence_length"], hidden),
+    }
+    for index in range(merged["num_layers"]):
+        block = decoder_block(index)
+        attention = f"{block}/_self_attention_layer"
+        for name in ("query_dense", "key_dense", "value_dense"):
+            shapes[f"{attention}/{name}/vars/0"] = (hidden, heads, head_dim)
+            shapes[f"{attention}/{name}/vars/1"] = (heads, head_dim)
+        shapes[f"{attention}/output_dense/vars/0"] = (heads, head_dim, hidden)
+        shapes[f"{attention}/output_dense/vars/1"] = (hidden,)
+        for norm in ("_self_attention_layer_norm", "_feedforward_layer_norm"):
+            shapes[f"{block}/{norm}/vars/0"] = (hidden,)
+            shapes[f"{block}/{norm}/vars/1"] = (hidden,)
+        shapes[f"{block}/_feedforward_intermediate_dense/vars/0"] = (hidden, intermediate)
+        shapes[f"{block}/_feedforward_intermediate_dense/vars/1"] = (intermediate,)
+        shapes[f"{block}/_feedforward_output_dense/vars/0"] = (intermediate, hidden)
+        shapes[f"{block}/_feedforward_output_dense/vars/1"] = (hidden,)
+    shapes["layers/layer_normalization/vars/0"] = (hidden,)
+    shapes["layers/layer_normalization/vars/1"] = (hidden,)
+    return shapes
