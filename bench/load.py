@@ -1,17 +1,28 @@
-"""Loading a GPT-2-medium-shaped preset: keras-hub vs this registry, in fresh processes.
+"""Loading a preset of each architecture: keras-hub vs this registry, in fresh processes.
 
-    python bench/load.py [--runs 3] [--cache DIR] [--json PATH]
+    python bench/load.py [--arch gpt2,llama] [--runs 3] [--cache DIR] [--json PATH]
 
-Generates once (into the cache directory) a preset of GPT-2 medium's shape with
-random weights (~1.4 GB), then times in fresh processes, in one run:
-- keras-hub's `GPT2Backbone.from_preset(dir)`;
-- this registry's `GPT2Backbone.from_preset(dir)`, unverified;
+For each architecture of `--arch` (default: all), generates once (into the
+cache directory) a preset with random weights through this registry's own
+backbone:
+- gpt2: GPT-2 medium's shape (24 layers, 1024 wide, 50,257 tokens), ~1.4 GB;
+- llama: Llama 3.2 1B's vocabulary (128,256 tokens, tied embeddings), depth
+  (16 layers), head size (64), grouped-query ratio (4 query heads per key/value
+  head) and rope scaling, at half its width (1024, feedforward 4096, 16 query
+  and 4 key/value heads): 375M parameters, ~1.5 GB in float32.
+Then times in fresh processes, in one run per architecture:
+- keras-hub's `<Arch>Backbone.from_preset(dir)`;
+- this registry's `<Arch>Backbone.from_preset(dir)`, unverified;
 - this registry's verified load from its store (fast-path check, and full rehash);
-- `sha256sum` of the weights file against the registry's full verification.
-Each figure is the median of `--runs` processes; load times exclude the
-interpreter's start and imports (reported apart as "import"). The weights file
-is in the page cache after the first run, as on any machine that loads a preset
-twice. Prints a Markdown table; `--json PATH` also writes the figures.
+- `sha256sum` of the weights file against the registry's `sha256_file`, both
+  as whole processes.
+Each case runs once as a discarded warm-up (so every file it reads is in the
+page cache, as on any machine that loads a preset twice), then the cases take
+turns for `--runs` rounds (A B C D A B C D ...). Reported: the median and the
+worst case (max) of each figure. "import" and "load" are timed inside the
+process (load excludes the interpreter's start and imports); "whole process"
+is the parent's wall clock from spawn to exit, which is what a user waits for.
+Prints Markdown tables; `--json PATH` also writes the figures.
 """
 
 from __future__ import annotations
@@ -19,35 +30,61 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-MEDIUM = {
-    "vocabulary_size": 50257,
-    "num_layers": 24,
-    "num_heads": 16,
-    "hidden_dim": 1024,
-    "intermediate_dim": 4096,
-    "max_sequence_length": 1024,
-}
+from interleave import REPO, Sample, cell, interleaved, summary
+from random_presets import ensure_random_preset
 
-_GENERATE = """
-import sys, numpy as np
-from pathlib import Path
-from registry.architectures.gpt2 import GPT2Backbone
-from registry.architectures.initializers import skipped_initializers
-with skipped_initializers():
-    backbone = GPT2Backbone(**{config}, name="gpt2_backbone")
-rng = np.random.default_rng(0)
-for variable in backbone.weights:
-    variable.assign((rng.standard_normal(variable.shape, dtype=np.float32) * 0.02))
-backbone.save_to_preset(Path(sys.argv[1]))
-"""
+
+@dataclass(frozen=True)
+class Architecture:
+    """A preset to load: the backbone class (the same name in keras-hub) and its shape."""
+
+    backbone: str
+    title: str
+    directory: str
+    config: dict[str, Any]
+
+
+ARCHITECTURES = {
+    "gpt2": Architecture(
+        backbone="GPT2Backbone",
+        title="GPT-2 medium's shape",
+        directory="gpt2_medium_random",
+        config={
+            "vocabulary_size": 50257,
+            "num_layers": 24,
+            "num_heads": 16,
+            "hidden_dim": 1024,
+            "intermediate_dim": 4096,
+            "max_sequence_length": 1024,
+        },
+    ),
+    "llama": Architecture(
+        backbone="LlamaBackbone",
+        title="Llama 3.2 1B's shape at half width",
+        directory="llama3.2_1b_half_width_random",
+        config={
+            "vocabulary_size": 128256,
+            "num_layers": 16,
+            "num_query_heads": 16,
+            "hidden_dim": 1024,
+            "intermediate_dim": 4096,
+            "num_key_value_heads": 4,
+            "rope_max_wavelength": 500000,
+            "rope_frequency_adjustment_factor": 32.0,
+            "rope_low_freq_factor": 1.0,
+            "rope_high_freq_factor": 4.0,
+            "rope_pretraining_sequence_length": 8192,
+            "layer_norm_epsilon": 1e-5,
+            "tie_word_embeddings": True,
+        },
+    ),
+}
 
 # Each case prints {"import_s", "load_s", "rss_mb"} as its last line.
 _CASE = """
@@ -62,88 +99,40 @@ rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({{"import_s": imported - started, "load_s": loaded - imported, "rss_mb": rss}}))
 """
 
+# label: (imports, load), `{cls}` the backbone's class name; argv: preset dir, stored name.
 CASES = {
     "keras-hub from_preset(dir)": (
         "import keras_hub",
-        "keras_hub.models.GPT2Backbone.from_preset(sys.argv[1])",
+        "keras_hub.models.{cls}.from_preset(sys.argv[1])",
     ),
     "registry from_preset(dir), unverified": (
-        "from registry import GPT2Backbone",
-        "GPT2Backbone.from_preset(sys.argv[1])",
+        "from registry import {cls}",
+        "{cls}.from_preset(sys.argv[1])",
     ),
     "registry load from store, fast check": (
-        "from registry import GPT2Backbone",
-        "GPT2Backbone.from_preset(sys.argv[2])",
+        "from registry import {cls}",
+        "{cls}.from_preset(sys.argv[2])",
     ),
     "registry load from store, full rehash": (
-        "from registry import GPT2Backbone\nfrom registry.preset.loader import load_backbone",
-        "load_backbone(sys.argv[2], cls=GPT2Backbone, verify='full')",
+        "from registry import {cls}\nfrom registry.resolver.load import load_backbone",
+        "load_backbone(sys.argv[2], cls={cls}, verify='full')",
     ),
 }
+REFERENCE = "keras-hub from_preset(dir)"
 
 
-def _run(code: str, *args: str, env: dict[str, str]) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-c", code, *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+def ensure_preset(cache: Path, architecture: Architecture = ARCHITECTURES["gpt2"]) -> Path:
+    """The architecture's preset in `cache` (GPT-2 medium's by default), generated once.
+
+    bench/sync.py, bench/verify.py and bench/web.py use the GPT-2 one.
+    """
+    return ensure_random_preset(
+        cache / architecture.directory, architecture.backbone, architecture.config
     )
-    if result.returncode != 0:
-        raise SystemExit(f"benchmark case failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def ensure_preset(cache: Path) -> Path:
-    preset = cache / "gpt2_medium_random"
-    if not (preset / "manifest.json").is_file():
-        print(f"generating {preset} (once) ...", file=sys.stderr)
-        subprocess.run(
-            [sys.executable, "-c", _GENERATE.format(config=MEDIUM), str(preset)],
-            cwd=REPO,
-            check=True,
-        )
-    return preset
-
-
-def _timed(command: list[str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
-    return time.perf_counter() - started
-
-
-def hashing(preset: Path, runs: int) -> dict[str, float]:
-    weights = preset / "model.weights.h5"
-    size_mb = weights.stat().st_size / 1e6
-    ours = [
-        _timed(
-            [
-                sys.executable,
-                "-c",
-                f"from registry.preset.manifest import sha256_file; sha256_file({str(weights)!r})",
-            ]
-        )
-        for _ in range(runs)
-    ]
-    theirs = [_timed(["sha256sum", str(weights)]) for _ in range(runs)]
-    return {
-        "size_mb": size_mb,
-        "registry_mb_s": size_mb / statistics.median(ours),
-        "sha256sum_mb_s": size_mb / statistics.median(theirs),
-    }
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "registry-bench")
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-
-    preset = ensure_preset(args.cache)
-    env = {**os.environ, "REGISTRY_HOME": str(args.cache / "home"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+def _store(preset: Path, env: dict[str, str]) -> str:
+    """Sync `preset` into the registry home of `env`; return its stored name."""
     sync = subprocess.run(
         [sys.executable, "-m", "registry.cli", "sync", str(preset), "--json"],
         cwd=REPO,
@@ -154,34 +143,134 @@ def main() -> None:
     )
     if sync.returncode != 0:
         raise SystemExit(sync.stderr)
-    stored_name = json.loads(sync.stdout)["preset"]
+    name: str = json.loads(sync.stdout)["preset"]
+    return name
 
-    rows: dict[str, dict[str, float]] = {}
-    for label, (imports, load) in CASES.items():
-        code = _CASE.format(imports=imports, load=load)
-        samples = [_run(code, str(preset), stored_name, env=env) for _ in range(args.runs)]
-        rows[label] = {k: statistics.median(s[k] for s in samples) for k in samples[0]}
-    reference = rows["keras-hub from_preset(dir)"]
-    print(
-        f"| case (median of {args.runs} fresh processes) | import (s) | load (s) "
-        "| load vs keras-hub | peak RSS (MB) | RSS vs keras-hub |"
+
+def loading(
+    architecture: Architecture, preset: Path, stored_name: str, runs: int, env: dict[str, str]
+) -> dict[str, Any]:
+    """Each case's figures: medians, and worst cases as `<figure>_max`."""
+    arguments = [str(preset), stored_name]
+    commands = {
+        label: [
+            sys.executable,
+            "-c",
+            _CASE.format(
+                imports=imports.format(cls=architecture.backbone),
+                load=load.format(cls=architecture.backbone),
+            ),
+            *arguments,
+        ]
+        for label, (imports, load) in CASES.items()
+    }
+    samples = interleaved(commands, runs, env=env)
+    return {
+        label: summary([_figures(sample) for sample in batch]) for label, batch in samples.items()
+    }
+
+
+def _figures(sample: Sample) -> dict[str, float]:
+    """A case's own figures (its last line of output) and its whole-process time."""
+    figures: dict[str, float] = json.loads(sample.stdout.strip().splitlines()[-1])
+    return figures | {"wall_s": sample.wall_s}
+
+
+def hashing(preset: Path, runs: int) -> dict[str, float]:
+    """Whole-process hashes of the weights file: sha256sum against sha256_file."""
+    weights = preset / "model.weights.h5"
+    size_mb = weights.stat().st_size / 1e6
+    code = f"from registry.preset.manifest import sha256_file; sha256_file({str(weights)!r})"
+    samples = interleaved(
+        {"sha256sum": ["sha256sum", str(weights)], "registry": [sys.executable, "-c", code]}, runs
     )
-    print("|---|---:|---:|---:|---:|---:|")
+    theirs = summary([{"wall_s": s.wall_s} for s in samples["sha256sum"]])
+    ours = summary([{"wall_s": s.wall_s} for s in samples["registry"]])
+    return {
+        "size_mb": size_mb,
+        "registry_mb_s": size_mb / ours["wall_s"],
+        "registry_mb_s_worst": size_mb / ours["wall_s_max"],
+        "sha256sum_mb_s": size_mb / theirs["wall_s"],
+        "sha256sum_mb_s_worst": size_mb / theirs["wall_s_max"],
+    }
+
+
+def print_loading(rows: dict[str, Any], runs: int) -> None:
+    reference = rows[REFERENCE]
+    print(
+        f"| case: median (max) of {runs} interleaved fresh processes, after a warm-up each "
+        "| import (s) | load (s) | load vs keras-hub | whole process (s) "
+        "| whole process vs keras-hub | peak RSS (MB) | RSS vs keras-hub |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for label, row in rows.items():
         print(
-            f"| {label} | {row['import_s']:.2f} | {row['load_s']:.2f} | "
-            f"{row['load_s'] / reference['load_s']:.2f}x | {row['rss_mb']:,.0f} | "
+            f"| {label} | {cell(row, 'import_s', '.2f')} | {cell(row, 'load_s', '.2f')} | "
+            f"{row['load_s'] / reference['load_s']:.2f}x | {cell(row, 'wall_s', '.2f')} | "
+            f"{row['wall_s'] / reference['wall_s']:.2f}x | {cell(row, 'rss_mb', ',.0f')} | "
             f"{row['rss_mb'] / reference['rss_mb']:.2f}x |"
         )
-    hashed = hashing(preset, args.runs)
-    print()
-    print(f"| full hash of model.weights.h5 ({hashed['size_mb']:,.0f} MB) | MB/s | vs sha256sum |")
+
+
+def print_hashing(hashed: dict[str, float], runs: int) -> None:
+    print(
+        f"| full hash of model.weights.h5 ({hashed['size_mb']:,.0f} MB), whole processes: "
+        f"median (worst) of {runs} interleaved, after a warm-up each | MB/s | vs sha256sum |"
+    )
     print("|---|---:|---:|")
-    print(f"| sha256sum | {hashed['sha256sum_mb_s']:,.0f} | 1.00x |")
+    print(
+        f"| sha256sum | {hashed['sha256sum_mb_s']:,.0f} ({hashed['sha256sum_mb_s_worst']:,.0f})"
+        " | 1.00x |"
+    )
     ratio = hashed["registry_mb_s"] / hashed["sha256sum_mb_s"]
-    print(f"| registry (sha256_file) | {hashed['registry_mb_s']:,.0f} | {ratio:.2f}x |")
+    print(
+        f"| registry (python -c sha256_file) | {hashed['registry_mb_s']:,.0f} "
+        f"({hashed['registry_mb_s_worst']:,.0f}) | {ratio:.2f}x |"
+    )
+
+
+def measure(
+    architecture: Architecture, cache: Path, runs: int, env: dict[str, str]
+) -> dict[str, Any]:
+    """One architecture's loads and hashes, printed as tables and returned as figures."""
+    preset = ensure_preset(cache, architecture)
+    size_mb = (preset / "model.weights.h5").stat().st_size / 1e6
+    print(
+        f"{architecture.title} (`{architecture.backbone}`, random weights, "
+        f"model.weights.h5 {size_mb:,.0f} MB)"
+    )
+    print()
+    rows = loading(architecture, preset, _store(preset, env), runs, env)
+    print_loading(rows, runs)
+    hashed = hashing(preset, runs)
+    print()
+    print_hashing(hashed, runs)
+    print()
+    return {
+        "backbone": architecture.backbone,
+        "title": architecture.title,
+        "config": architecture.config,
+        "load": rows,
+        "hash": hashed,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default=",".join(ARCHITECTURES), help="comma-separated")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "registry-bench")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    chosen = [name.strip() for name in args.arch.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(ARCHITECTURES))
+    if unknown:
+        parser.error(f"unknown architecture(s) {unknown}; choose from {sorted(ARCHITECTURES)}")
+
+    env = {**os.environ, "REGISTRY_HOME": str(args.cache / "home"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    results = {name: measure(ARCHITECTURES[name], args.cache, args.runs, env) for name in chosen}
     if args.json:
-        args.json.write_text(json.dumps({"load": rows, "hash": hashed}, indent=2))
+        args.json.write_text(json.dumps({"architectures": results}, indent=2))
 
 
 if __name__ == "__main__":

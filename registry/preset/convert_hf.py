@@ -232,7 +232,7 @@ def load_weights(backbone: Backbone, checkpoint: Checkpoint, rows: list[TensorRo
     The table's targets are datasets of keras-hub's `model.weights.h5`, found in
     the backbone through the same layout that reads and writes those files.
     """
-    from registry.preset.weights_h5 import layout
+    from registry.preset.weights_h5 import layout, variable_buffer
 
     variables = {
         name: variable for entry in layout(backbone) for name, variable in entry.dataset_paths()
@@ -242,4 +242,9 @@ def load_weights(backbone: Backbone, checkpoint: Checkpoint, rows: list[TensorRo
             values = row.transform(read(row.key))
             for target, value in zip(row.targets, values, strict=True):
                 variable = variables[target]
-                variable.assign(np.reshape(value, variable.shape).astype(variable.dtype))
+                shaped = np.reshape(value, variable.shape)
+                buffer = variable_buffer(variable)
+                if buffer is not None:  # straight into the variable's memory, cast on the way
+                    np.copyto(buffer, shaped, casting="unsafe")
+                else:
+                    variable.assign(shaped.astype(variable.dtype))

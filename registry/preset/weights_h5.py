@@ -99,40 +99,39 @@ def _read_dataset(dataset: h5py.Dataset) -> np.ndarray:
     return np.asarray(value)
 
 
-# Large datasets are copied into TensorFlow variables in slices of this size, so
-# loading holds one slice in transit rather than a second copy of the tensor.
-SLICE_BYTES = 4 << 20
+# Datasets above this size are read straight into a TensorFlow variable's memory.
+DIRECT_BYTES = 4 << 20
+
+
+def variable_buffer(variable: Any) -> np.ndarray | None:
+    """A TensorFlow variable's own memory, as a writable numpy array, or None.
+
+    A freshly built variable's tensor is not shared (nothing has read it yet),
+    so values written here become the variable's, with no second copy in
+    memory. Slice-assign ops would avoid that copy too, but they switch the
+    variable to copy-on-read for good, and every later forward pass would copy
+    each large weight (0.5-3 GB per call at base shapes). None on other
+    backends, or where TensorFlow would not hand out the buffer.
+    """
+    if keras.backend.backend() != "tensorflow" or not hasattr(variable.value, "handle"):
+        return None
+    tensor = variable.value.read_value()
+    array = getattr(tensor, "_numpy", lambda: None)()  # EagerTensor.numpy() copies this
+    if not isinstance(array, np.ndarray) or not array.flags.writeable:
+        return None
+    if not array.flags.c_contiguous or array.shape != tuple(variable.shape):
+        return None
+    return array
 
 
 def _assign(variable: Any, dataset: h5py.Dataset) -> None:
-    """Copy a dataset into a variable, in slices on TensorFlow for large ones."""
-    sliceable = (
-        keras.backend.backend() == "tensorflow"
-        and dataset.nbytes > SLICE_BYTES
-        and dataset.attrs.get("dtype") != "bfloat16"
-        and hasattr(variable.value, "handle")
-    )
-    if not sliceable:
-        variable.assign(_read_dataset(dataset))
-        return
-    import tensorflow as tf
-
-    # The raw op writes through the variable's handle. `tf.Variable[a:b].assign`
-    # would first read the variable, and that read's reference makes TensorFlow
-    # copy the whole buffer on every slice (copy-on-write).
-    handle = variable.value.handle
-    rank = len(dataset.shape)
-    rows = max(1, SLICE_BYTES // (dataset.nbytes // dataset.shape[0]))
-    for start in range(0, dataset.shape[0], rows):
-        block = dataset[start : start + rows].astype(variable.dtype, copy=False)
-        stop = start + block.shape[0]
-        tf.raw_ops.ResourceStridedSliceAssign(
-            ref=handle,
-            begin=[start] + [0] * (rank - 1),
-            end=[stop, *dataset.shape[1:]],
-            strides=[1] * rank,
-            value=block,
-        )
+    """Copy a dataset into a variable: straight into its memory where that is possible."""
+    if dataset.nbytes > DIRECT_BYTES and dataset.attrs.get("dtype") != "bfloat16":
+        target = variable_buffer(variable)
+        if target is not None:
+            dataset.read_direct(target)  # HDF5 converts float16/64 to the variable's dtype
+            return
+    variable.assign(_read_dataset(dataset))
 
 
 def read_weights(model: Any, path: str | os.PathLike[str]) -> None:

@@ -167,7 +167,7 @@ def test_we_load_what_keras_hub_writes(tmp_path: Path) -> None:
     )
 
 
-def test_sliced_loading_gives_the_same_weights(
+def test_direct_loading_gives_the_same_weights(
     fixtures: Path,
     monkeypatch: pytest.MonkeyPatch,
     keras_hub_inputs: dict,
@@ -175,7 +175,13 @@ def test_sliced_loading_gives_the_same_weights(
 ) -> None:
     from registry.preset import weights_h5
 
-    monkeypatch.setattr(weights_h5, "SLICE_BYTES", 1024)  # slice every large-ish tensor
+    monkeypatch.setattr(weights_h5, "DIRECT_BYTES", 1024)  # read every large-ish tensor in place
     backbone = GPT2Backbone.from_preset(fixtures / "keras_hub_tiny_gpt2")
     outputs = np.asarray(backbone(keras_hub_inputs))
     np.testing.assert_allclose(outputs, keras_hub_expected, atol=1e-5, rtol=0)
+    if keras.backend.backend() == "tensorflow":
+        embedding = backbone.token_embedding.embeddings
+        # Written into the variable's own memory, which a read still shares: the
+        # variable is not in copy-on-read mode.
+        view = weights_h5.variable_buffer(embedding)
+        assert view is not None and np.shares_memory(view, embedding.value.read_value()._numpy())
