@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from registry.architectures.spec import Shapes, merged_arguments, positive_int, probability
+from registry.architectures.transformer_weights import block_shapes
 
 # keras-hub computes GELU with the tanh approximation; "gelu" is the exact
 # (erf) one that transformers' BERT checkpoints with `hidden_act: "gelu"` use.
@@ -53,25 +54,6 @@ def encoder_block(index: int) -> str:
     return "layers/transformer_encoder" + (f"_{index}" if index else "")
 
 
-def _block_shapes(block: str, hidden: int, heads: int, intermediate: int) -> Shapes:
-    attention = f"{block}/_self_attention_layer"
-    head_dim = hidden // heads
-    shapes: Shapes = {}
-    for name in ("query_dense", "key_dense", "value_dense"):
-        shapes[f"{attention}/{name}/vars/0"] = (hidden, heads, head_dim)
-        shapes[f"{attention}/{name}/vars/1"] = (heads, head_dim)
-    shapes[f"{attention}/output_dense/vars/0"] = (heads, head_dim, hidden)
-    shapes[f"{attention}/output_dense/vars/1"] = (hidden,)
-    for norm in ("_self_attention_layer_norm", "_feedforward_layer_norm"):
-        shapes[f"{block}/{norm}/vars/0"] = (hidden,)
-        shapes[f"{block}/{norm}/vars/1"] = (hidden,)
-    shapes[f"{block}/_feedforward_intermediate_dense/vars/0"] = (hidden, intermediate)
-    shapes[f"{block}/_feedforward_intermediate_dense/vars/1"] = (intermediate,)
-    shapes[f"{block}/_feedforward_output_dense/vars/0"] = (intermediate, hidden)
-    shapes[f"{block}/_feedforward_output_dense/vars/1"] = (hidden,)
-    return shapes
-
-
 def h5_shapes(arguments: Mapping[str, Any]) -> Shapes:
     """Every dataset of a BERT `model.weights.h5`, in keras-hub's naming."""
     check_arguments(arguments)
@@ -85,7 +67,7 @@ def h5_shapes(arguments: Mapping[str, Any]) -> Shapes:
         f"{EMBEDDINGS_LAYER_NORM}/vars/1": (hidden,),
     }
     for index in range(merged["num_layers"]):
-        shapes |= _block_shapes(
+        shapes |= block_shapes(
             encoder_block(index), hidden, merged["num_heads"], merged["intermediate_dim"]
         )
     shapes[f"{POOLED_DENSE}/vars/0"] = (hidden, hidden)

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from registry.architectures.spec import Shapes, merged_arguments, positive_int, probability
+from registry.architectures.transformer_weights import block_shapes
 
 DEFAULTS = {"dropout": 0.1, "max_sequence_length": 1024}
 REQUIRED = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim")
@@ -39,26 +40,12 @@ def h5_shapes(arguments: Mapping[str, Any]) -> Shapes:
     merged = {**DEFAULTS, **arguments}
     vocabulary, hidden = merged["vocabulary_size"], merged["hidden_dim"]
     heads, intermediate = merged["num_heads"], merged["intermediate_dim"]
-    head_dim = hidden // heads
     shapes: Shapes = {
         "layers/reversible_embedding/vars/0": (vocabulary, hidden),
         "layers/position_embedding/vars/0": (merged["max_sequence_length"], hidden),
     }
     for index in range(merged["num_layers"]):
-        block = decoder_block(index)
-        attention = f"{block}/_self_attention_layer"
-        for name in ("query_dense", "key_dense", "value_dense"):
-            shapes[f"{attention}/{name}/vars/0"] = (hidden, heads, head_dim)
-            shapes[f"{attention}/{name}/vars/1"] = (heads, head_dim)
-        shapes[f"{attention}/output_dense/vars/0"] = (heads, head_dim, hidden)
-        shapes[f"{attention}/output_dense/vars/1"] = (hidden,)
-        for norm in ("_self_attention_layer_norm", "_feedforward_layer_norm"):
-            shapes[f"{block}/{norm}/vars/0"] = (hidden,)
-            shapes[f"{block}/{norm}/vars/1"] = (hidden,)
-        shapes[f"{block}/_feedforward_intermediate_dense/vars/0"] = (hidden, intermediate)
-        shapes[f"{block}/_feedforward_intermediate_dense/vars/1"] = (intermediate,)
-        shapes[f"{block}/_feedforward_output_dense/vars/0"] = (intermediate, hidden)
-        shapes[f"{block}/_feedforward_output_dense/vars/1"] = (hidden,)
+        shapes |= block_shapes(decoder_block(index), hidden, heads, intermediate)
     shapes["layers/layer_normalization/vars/0"] = (hidden,)
     shapes["layers/layer_normalization/vars/1"] = (hidden,)
     return shapes
