@@ -24,6 +24,22 @@ def bert_batch(vocabulary_size: int, segments: list[int], *, seed: int) -> dict[
 # === keras-hub ===
 
 
+def _backbone_io(
+    backbone: object, vocabulary_size: int, segments: list[int], *, seed: int
+) -> dict[str, np.ndarray]:
+    """The batch, and what keras-hub's backbone returned for it."""
+    import keras
+
+    io = bert_batch(vocabulary_size, segments, seed=seed)
+    inputs = {key.removeprefix("input_"): value for key, value in io.items()}
+    outputs = backbone(inputs, training=False)  # type: ignore[operator]
+    return {
+        **io,
+        "expected_sequence_output": keras.ops.convert_to_numpy(outputs["sequence_output"]),
+        "expected_pooled_output": keras.ops.convert_to_numpy(outputs["pooled_output"]),
+    }
+
+
 def keras_hub_bert(config: dict[str, int], segments: list[int], *, seed: int) -> Callable:
     def write(directory: Path) -> dict[str, np.ndarray]:
         import keras
@@ -33,18 +49,7 @@ def keras_hub_bert(config: dict[str, int], segments: list[int], *, seed: int) ->
         backbone = keras_hub.models.BertBackbone(**config)
         randomize_keras(backbone, seed)
         backbone.save_to_preset(str(directory))
-        io = bert_batch(config["vocabulary_size"], segments, seed=seed)
-        inputs = {
-            "token_ids": io["input_token_ids"],
-            "segment_ids": io["input_segment_ids"],
-            "padding_mask": io["input_padding_mask"],
-        }
-        outputs = backbone(inputs, training=False)
-        return {
-            **io,
-            "expected_sequence_output": keras.ops.convert_to_numpy(outputs["sequence_output"]),
-            "expected_pooled_output": keras.ops.convert_to_numpy(outputs["pooled_output"]),
-        }
+        return _backbone_io(backbone, config["vocabulary_size"], segments, seed=seed)
 
     return write
 
@@ -68,18 +73,7 @@ def keras_hub_bert_classifier(config: dict[str, int], classes: int, *, seed: int
         task = keras_hub.models.BertTextClassifier(backbone, classes, preprocessor=preprocessor)
         randomize_keras(task, seed)
         task.save_to_preset(str(directory))
-        io = bert_batch(config["vocabulary_size"], TWO_SEGMENTS, seed=seed)
-        inputs = {
-            "token_ids": io["input_token_ids"],
-            "segment_ids": io["input_segment_ids"],
-            "padding_mask": io["input_padding_mask"],
-        }
-        outputs = backbone(inputs, training=False)
-        return {
-            **io,
-            "expected_sequence_output": keras.ops.convert_to_numpy(outputs["sequence_output"]),
-            "expected_pooled_output": keras.ops.convert_to_numpy(outputs["pooled_output"]),
-        }
+        return _backbone_io(backbone, config["vocabulary_size"], TWO_SEGMENTS, seed=seed)
 
     return write
 
