@@ -15,7 +15,6 @@ import argparse
 import json
 import random
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -26,8 +25,6 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import create_engine, insert, text
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from registry.catalog.database import Catalog
 from registry.catalog.models import Preset, PresetTag, PresetWord, Revision

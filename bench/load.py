@@ -124,7 +124,7 @@ REFERENCE = "keras-hub from_preset(dir)"
 def ensure_preset(cache: Path, architecture: Architecture = ARCHITECTURES["gpt2"]) -> Path:
     """The architecture's preset in `cache` (GPT-2 medium's by default), generated once.
 
-    bench/sync.py, bench/verify.py and bench/web.py use the GPT-2 one.
+    bench/sync.py, bench/verify.py and bench/serving.py use the GPT-2 one.
     """
     return ensure_random_preset(
         cache / architecture.directory, architecture.backbone, architecture.config

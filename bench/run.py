@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+_SCRIPTS = {"web": "serving"}  # bench/web.py would shadow the project's `web` package
 
 BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     # name: (title, arguments, quick arguments)
@@ -224,7 +225,8 @@ def main() -> None:
         title, arguments, quick = BENCHMARKS[name]
         output, table_file = args.out / f"{name}.json", args.out / f"{name}.md"
         if not (args.reuse and output.is_file() and table_file.is_file()):
-            command = [sys.executable, str(HERE / f"{name}.py"),
+            script = HERE / f"{_SCRIPTS.get(name, name)}.py"
+            command = [sys.executable, str(script),
                        *(quick if args.quick else arguments), "--json", str(output)]  # fmt: skip
             print(f"bench: {name} ...", file=sys.stderr, flush=True)
             started = time.perf_counter()

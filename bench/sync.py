@@ -28,13 +28,13 @@ from typing import Any
 
 import httpx
 
+# Siblings in bench/ (a script's own folder is first on sys.path); the project
+# itself is imported as installed.
+import load as load_bench
+import serving as web_bench
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(HERE))
-
-import load as load_bench  # noqa: E402  (bench/load.py)
-
-import web as web_bench  # noqa: E402  (bench/web.py)
 
 NAME = "bench/medium"
 

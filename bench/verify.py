@@ -28,11 +28,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+# Siblings in bench/ (a script's own folder is first on sys.path); the project
+# itself is imported as installed.
+import load as load_bench
+from interleave import Sample, cell, interleaved, summary
 
-import load as load_bench  # noqa: E402  (bench/load.py)
-from interleave import Sample, cell, interleaved, summary  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 # Times opening the registry and the verify call inside the process.
 _CALL = """

@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from registry.architectures import preset_io as _preset_io
-
-__version__ = "0.1.0"
+from registry.version import __version__
 
 if TYPE_CHECKING:
     from registry.architectures import Backbone

@@ -50,6 +50,14 @@ class Settings:
         )
 
 
+def local_user() -> str:
+    """This machine's user as a namespace: who owns the embedded catalog's uploads."""
+    import getpass
+
+    cleaned = "".join(c if c.isalnum() else "-" for c in getpass.getuser().lower()).strip("-")
+    return cleaned[:64] or "user"
+
+
 def sqlite_url(path: Path) -> str:
     """The SQLAlchemy URL of a SQLite database file."""
     return f"sqlite:///{path}"

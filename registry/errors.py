@@ -9,10 +9,19 @@ or file, and what to do about it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 class RegistryError(Exception):
     """Base class of every error raised on purpose by this project."""
+
+    @classmethod
+    def from_message(cls, message: str) -> Self:
+        """The error again, from the message a server sent with its code."""
+        return cls(message)
 
 
 class PresetNotFoundError(RegistryError, LookupError):
@@ -27,6 +36,13 @@ class PresetFormatError(RegistryError, ValueError):
         self.problem = problem
         self.fix = fix
         super().__init__(f"{self.path}: {problem} {fix}")
+
+    @classmethod
+    def from_message(cls, message: str) -> Self:
+        error = cls.__new__(cls)
+        error.path, error.problem, error.fix = "", message, ""
+        Exception.__init__(error, message)
+        return error
 
 
 class PresetFileMissingError(PresetFormatError, FileNotFoundError):
@@ -63,6 +79,13 @@ class ChecksumMismatchError(RegistryError, ValueError):
             f"{path}: expected sha256 {expected}, found {found}: the file was changed "
             f"or corrupted after it was recorded. {fix}"
         )
+
+    @classmethod
+    def from_message(cls, message: str) -> Self:
+        error = cls.__new__(cls)
+        error.path, error.expected, error.actual = "", "", ""
+        Exception.__init__(error, message)
+        return error
 
 
 class CatalogError(RegistryError):
@@ -115,3 +138,48 @@ class AuthenticationError(RegistryError, PermissionError):
 
 class UploadTooLargeError(UnsafePresetError):
     """An upload, a file of it or an archive's expansion passed a size limit."""
+
+
+# The one table of error codes. A server answers each error with its HTTP status
+# and code (`{"error": {"code", "message"}}`); a client raises the same class
+# again from the code. Most specific first: the first class an error is an
+# instance of decides, and the first class listed for a code is what it becomes.
+ERROR_CODES: tuple[tuple[type[RegistryError], int, str], ...] = (
+    (UploadTooLargeError, 413, "too_large"),
+    (UnsafePresetError, 422, "unsafe_preset"),
+    (WeightsMismatchError, 422, "weights_mismatch"),
+    (PresetFormatError, 422, "invalid_preset"),
+    (ChecksumMismatchError, 422, "checksum_mismatch"),
+    (PresetNotFoundError, 404, "not_found"),
+    (AuthenticationError, 401, "unauthorized"),
+    (PermissionDeniedError, 403, "forbidden"),
+    (PresetExistsError, 409, "conflict"),
+    (AliasExistsError, 409, "conflict"),
+    (InvalidNameError, 422, "invalid_name"),
+    (InvalidHandleError, 422, "invalid_name"),
+    (OfflineError, 503, "offline"),
+    (SourceError, 502, "source_unavailable"),
+    (CatalogUnavailableError, 503, "catalog_unavailable"),
+    (StoreError, 507, "storage_error"),  # the server's disk, not the request
+    (RegistryError, 400, "bad_request"),
+)
+
+
+def status_of(error: BaseException) -> tuple[int, str]:
+    """The HTTP status and code a server answers `error` with (500 if unplanned)."""
+    for kind, status, code in ERROR_CODES:
+        if isinstance(error, kind):
+            return status, code
+    return 500, "internal"
+
+
+def error_from(code: str, message: str) -> RegistryError:
+    """The error a server's `code` stands for, to raise on the client's side.
+
+    A server's own trouble (a 5xx code, or one this release does not know) is a
+    `SourceError`: the server could not deliver, whatever its reason.
+    """
+    for kind, status, known in ERROR_CODES:
+        if known == code:
+            return kind.from_message(message) if status < 500 else SourceError(message)
+    return SourceError(message)

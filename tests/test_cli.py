@@ -166,7 +166,8 @@ def test_upload_and_alias(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keras_hub_preset: Path
 ) -> None:
     monkeypatch.setenv("REGISTRY_HOME", str(tmp_path / "home"))
-    uploaded = run("upload", str(keras_hub_preset), "team/tiny", "--tag", "gpt2", "-m", "first")
+    # Tags are lowercased on every way in (the form, the API, Python and here).
+    uploaded = run("upload", str(keras_hub_preset), "team/tiny", "--tag", "GPT2", "-m", "first")
     assert uploaded.returncode == 0, uploaded.stderr
     assert uploaded.stdout.startswith("team/tiny@")
     digest = uploaded.stdout.split("@")[1].split()[0]
@@ -174,6 +175,10 @@ def test_upload_and_alias(
     info = json.loads(run("info", "team/tiny", "--json").stdout)
     assert info["revisions"][0]["aliases"] == ["latest", "stable"]
     assert info["revisions"][0]["message"] == "first"
+    assert info["tags"] == ["gpt2"] and info["id"] == "team/tiny"
+    refused = run("upload", str(keras_hub_preset), "team/tiny", "--tag", "my tag")
+    assert refused.returncode == 1
+    assert "tag 'my tag' is not a valid name: use letters, digits" in refused.stderr
 
 
 def test_tokens_serve_and_remote_upload(
@@ -212,6 +217,7 @@ def test_tokens_serve_and_remote_upload(
         monkeypatch.setenv("REGISTRY_HOME", str(tmp_path / "client"))
         monkeypatch.setenv("REGISTRY_URL", f"http://127.0.0.1:{port}")
         monkeypatch.setenv("REGISTRY_TOKEN", secret)
+        assert run("whoami").stdout.startswith("alice (write")
         uploaded = run("upload", str(keras_hub_preset), "tiny", "--json")
         assert uploaded.returncode == 0, uploaded.stderr
         assert json.loads(uploaded.stdout)["preset"] == "alice/tiny"

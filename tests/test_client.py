@@ -22,7 +22,7 @@ def test_load_returns_a_verified_backbone_and_counts_it(registry: Registry) -> N
     assert isinstance(backbone, GPT2Backbone)
     bf16 = registry.load("keras/gpt2_tiny_demo", revision="latest", dtype="bfloat16")
     assert bf16.dtype_policy.name == "bfloat16"
-    assert registry.info("gpt2_tiny_demo").summary.download_count == 2
+    assert registry.info("gpt2_tiny_demo").downloads == 2
     token_ids = np.arange(6, dtype="int32")[None]
     assert np.asarray(
         backbone({"token_ids": token_ids, "padding_mask": np.ones_like(token_ids)})
@@ -41,7 +41,7 @@ def test_lock_round_trip(registry: Registry, tmp_path: Path) -> None:
     path = registry.lock(["gpt2_tiny_demo"], tmp_path / "presets.lock")
     (locked,) = read(path)
     assert locked.name == "keras/gpt2_tiny_demo"
-    assert locked.revision == registry.info("gpt2_tiny_demo").summary.latest_revision
+    assert locked.revision == registry.info("gpt2_tiny_demo").latest_revision
     assert registry.verify_lock(path, full=True).ok
     assert registry.verify().ok and registry.verify().checked == 1
     edited = path.read_text().replace("size = ", "size = 1", 1)
@@ -64,7 +64,7 @@ def test_upload_records_an_immutable_revision(registry: Registry, keras_hub_pres
     again = registry.upload(keras_hub_preset, "team/tiny")  # same files: same revision
     assert again.digest == first.digest
     detail = registry.info("team/tiny")
-    assert detail.summary.source_kind == "upload" and detail.summary.parameter_count == 28256
+    assert detail.source_kind == "upload" and detail.parameter_count == 28256
     assert [r.digest for r in detail.revisions] == [first.digest]
     assert isinstance(registry.load("team/tiny"), GPT2Backbone)
     registry.alias("team/tiny", "stable", first.digest[:10])

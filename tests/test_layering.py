@@ -122,3 +122,64 @@ def test_every_folder_with_a_spec_is_on_the_allow_list() -> None:
     folders = sorted(p.parent.name for p in ARCHITECTURES.glob("*/spec.py"))
     on_list = sorted(spec.backbone_module.split(".")[2] for spec in allowlist.specs().values())
     assert folders == on_list and len(folders) >= 4
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Module -> the project's modules it imports (a package's `__init__` counts
+    as the package; `from package import name` is the submodule if there is one)."""
+    paths = [*PACKAGE.rglob("*.py"), *(REPO / "web").rglob("*.py")]
+    modules = {_module_name(path): path for path in paths}
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        targets = graph.setdefault(module, set())
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    child = f"{node.module}.{alias.name}"
+                    targets.add(child if child in modules else node.module)
+            elif isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+        targets &= set(modules) - {module}
+    return graph
+
+
+def test_no_import_cycle_among_modules() -> None:
+    """Within `registry/` and `web/`, no module imports (even lazily) a module
+    that imports it back, through any chain."""
+    graph = _module_graph()
+    cycles: set[tuple[str, ...]] = set()
+    finished: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> None:
+        for target in sorted(graph[node]):
+            if target in path:
+                cycle = path[path.index(target) :]
+                first = cycle.index(min(cycle))
+                cycles.add(tuple(cycle[first:] + cycle[:first]))
+            elif target not in finished:
+                visit(target, [*path, target])
+        finished.add(node)
+
+    for start in sorted(graph):
+        visit(start, [start])
+    assert sorted(cycles) == []
+
+
+def test_benchmarks_import_the_installed_project() -> None:
+    """Scripts of bench/ reach their siblings (their folder is on sys.path), so
+    none may be named like a package of the project, and none puts the source
+    tree ahead of the installed project."""
+    scripts = list((REPO / "bench").glob("*.py"))
+    assert {p.stem for p in scripts} & {"registry", "web", "tests", "migrations"} == set()
+    for path in scripts:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "sys.path.insert":
+                where = ast.unparse(node.args[1])  # bench/ itself is fine; the repository is not
+                assert not any(root in where for root in ("REPO", "parents[", "parent.parent")), (
+                    f"{path.name} puts {where} on sys.path"
+                )

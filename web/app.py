@@ -19,10 +19,10 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from registry import __version__
 from registry.config import Settings
 from registry.preset.demo import DEMO_PRESET
-from web import errors
+from registry.version import __version__
+from web import errors, login, pages, uploads
 from web.api import hf, v1
 from web.services import Services
 
@@ -62,10 +62,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Liveness probe: the process is up and serving."""
         return {"status": "ok", "version": __version__}
 
-    from web import pages
-
     app.include_router(v1.router)
+    app.include_router(uploads.api_router)
     app.include_router(pages.router)
+    app.include_router(uploads.page_router)
+    app.include_router(login.router)
     app.include_router(hf.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     return app

@@ -133,3 +133,21 @@ def check_csrf(request: Request, submitted: str | None) -> None:
 
 
 PrincipalDep = Annotated[Principal, Depends(principal)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A request with the services and the caller behind it, for routes that
+    hand all three on (the file downloads)."""
+
+    request: Request
+    svc: Services
+    who: Principal
+
+
+async def caller(request: Request, svc: ServicesDep, who: PrincipalDep) -> Caller:
+    """FastAPI dependency: the request, the services and the caller."""
+    return Caller(request, svc, who)
+
+
+CallerDep = Annotated[Caller, Depends(caller)]

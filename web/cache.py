@@ -2,7 +2,7 @@
 
 A search over 100,000 presets costs milliseconds of SQL and rendering; most
 requests repeat a few queries. Each cached body is tagged with the catalog's
-generation (`registry.catalog.database.generation`, a counter every visible
+generation (`registry.catalog.generation`, a counter every visible
 change increments in its own transaction) as read *before* the body was
 computed, and is served only while the generation is unchanged. The counter is
 re-read at most every `recheck_s` (and at once after this process writes), so
@@ -18,7 +18,8 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-from registry.catalog.database import Catalog, generation
+from registry.catalog.database import Catalog
+from registry.catalog.generation import generation
 
 
 @dataclass(frozen=True)

@@ -1,133 +1,56 @@
-"""HTML pages (Jinja2): the catalog, a preset, upload, login. They work without
-JavaScript; a little script only adds copy buttons and an upload progress bar."""
+"""HTML pages (Jinja2): the catalog and a preset's page (the upload form is in
+`web.uploads`, signing in in `web.login`). They work without JavaScript; a
+little script only adds copy buttons and an upload progress bar."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.templating import Jinja2Templates
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse
 from markdown_it import MarkdownIt
 from starlette.concurrency import run_in_threadpool
 
 from registry.architectures import allowlist
 from registry.catalog.queries import (
     SORT_KEYS,
-    PresetDetail,
     SearchFilters,
     search_presets,
 )
 from registry.errors import PresetFormatError, RegistryError
 from registry.preset.format import PresetKind, detect_kind
 from registry.preset.validate import architecture_arguments
-from registry.resolver.handles import CatalogHandle
-from registry.resolver.publish import UploadRequest, new_staging
+from registry.records import PresetDetail
 from web.api import common
-from web.api.v1 import check_upload_target, publish_staged
 from web.auth import (
-    CSRF_COOKIE,
-    CSRF_FIELD,
     TOKEN_COOKIE,
     Principal,
     PrincipalDep,
-    check_csrf,
     csrf_token,
-    principal_for,
 )
-from web.receive import receive
+from web.rendering import SECURITY_HEADERS, give_csrf_cookie, render
 from web.services import Services, ServicesDep
 
 router = APIRouter(include_in_schema=False)
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 _MAX_CARD_BYTES = 256 << 10
-_SOURCES = ("kaggle", "hf", "local", "upload", "bundled")
-# The architecture filter's choices: (class name, family), from the allow-list.
-_ARCHITECTURES = [(name, spec.family) for name, spec in allowlist.specs().items()]
-_SIZE_BUCKETS = {  # label -> (min, max) parameters
-    "": (None, None),
-    "tiny": (None, 10_000_000),
-    "small": (10_000_000, 200_000_000),
-    "medium": (200_000_000, 500_000_000),
-    "large": (500_000_000, None),
+_SOURCES = {"kaggle": "Kaggle", "hf": "Hugging Face", "local": "Local folder",
+            "upload": "Uploaded", "bundled": "Bundled"}  # fmt: skip
+_SIZE_BUCKETS = {  # value -> (min, max) parameters, label
+    "tiny": (None, 10_000_000, "Tiny (< 10M)"),
+    "small": (10_000_000, 200_000_000, "Small (10M-200M)"),
+    "medium": (200_000_000, 500_000_000, "Medium (200M-500M)"),
+    "large": (500_000_000, None, "Large (> 500M)"),
 }
-
-
-def human_count(value: int | None) -> str:
-    """124_439_808 -> "124.4M" (parameter counts as model cards give them)."""
-    if value is None:
-        return "?"
-    for limit, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if value >= limit:
-            return f"{value / limit:.1f}{suffix}"
-    return str(value)
-
-
-def human_bytes(value: int) -> str:
-    size = float(value)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"
-
-
-TEMPLATES.env.filters["count"] = human_count
-TEMPLATES.env.filters["bytes"] = human_bytes
-
-
-_SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
+# The filters' choices, (value, label): the architectures from the allow-list.
+_CHOICES = {
+    "architecture": [(name, f"{spec.family} ({name})") for name, spec in allowlist.specs().items()],
+    "size": [(value, label) for value, (_, _, label) in _SIZE_BUCKETS.items()],
+    "source": list(_SOURCES.items()),
+    "sort": [(key, key.capitalize()) for key in SORT_KEYS],
 }
-
-
-def render(
-    request: Request, template: str, context: dict[str, Any], status: int = 200
-) -> HTMLResponse:
-    """Render a page; every page gets the caller and a CSRF token for its forms
-    (kept in `request.state.csrf` too)."""
-    token = request.state.csrf = csrf_token(request)
-    who: Principal = context.get("who") or Principal()
-    response = TEMPLATES.TemplateResponse(
-        request,
-        template,
-        {"who": who, "csrf": token, "csrf_field": CSRF_FIELD, **context},
-        status_code=status,
-    )
-    _give_csrf_cookie(request, response, token)
-    response.headers.update(_SECURITY_HEADERS)
-    return response
-
-
-def _give_csrf_cookie(request: Request, response: Response, token: str) -> None:
-    """Set the browser's CSRF cookie to `token` unless it holds it already."""
-    if request.cookies.get(CSRF_COOKIE) != token:
-        _set_cookie(request, response, CSRF_COOKIE, token)
-
-
-def render_error(request: Request, status: int, code: str, message: str) -> HTMLResponse:
-    return render(request, "error.html", {"status": status, "code": code, "message": message},
-                  status)  # fmt: skip
-
-
-def _set_cookie(request: Request, response: Response, name: str, value: str) -> None:
-    response.set_cookie(
-        name,
-        value,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-        max_age=30 * 24 * 3600,
-    )
 
 
 # === The catalog ===
@@ -155,8 +78,8 @@ async def catalog(
     key = ("catalog-page", str(request.url.query))
     cached, generation = svc.cache.lookup(key) if cacheable else (None, 0)
     if cached is not None:
-        response = HTMLResponse(cached.body, headers=_SECURITY_HEADERS)
-        _give_csrf_cookie(request, response, csrf_token(request))
+        response = HTMLResponse(cached.body, headers=SECURITY_HEADERS)
+        give_csrf_cookie(request, response, csrf_token(request))
         return response
     response = await run_in_threadpool(
         _catalog_page, request, svc, who, q, architecture, size, source, tag, namespace,
@@ -172,7 +95,7 @@ def _catalog_page(
     request: Request, svc: Services, who: Principal, q: str, architecture: str, size: str,
     source: str, tag: str, namespace: str, synced: str, sort: str, page: int,
 ) -> HTMLResponse:  # fmt: skip
-    low, high = _SIZE_BUCKETS.get(size, (None, None))
+    low, high, _ = _SIZE_BUCKETS.get(size, (None, None, ""))
     filters = SearchFilters(
         architecture=architecture or None,
         min_parameters=low,
@@ -202,10 +125,7 @@ def _catalog_page(
             "results": results,
             "query": query,
             "page_url": page_url,
-            "sort_keys": SORT_KEYS,
-            "sources": _SOURCES,
-            "architectures": _ARCHITECTURES,
-            "sizes": [s for s in _SIZE_BUCKETS if s],
+            "choices": _CHOICES,
             "filtered": bool(kept),
         },
     )
@@ -249,9 +169,9 @@ def _model_card(tree: Path) -> str | None:
 
 
 def _snippets(request: Request, detail: PresetDetail) -> dict[str, str]:
-    name = detail.summary.full_name
+    name = detail.full_name
     base = str(request.base_url).rstrip("/")
-    cls = detail.summary.architecture
+    cls = detail.architecture
     spec = allowlist.spec_named(cls)
     inputs = f"  # inputs: {', '.join(spec.inputs)}" if spec is not None else ""
     return {
@@ -279,7 +199,7 @@ async def preset_page(
     config_rows: list[tuple[str, str]] = []
     card = None
     problem = None
-    latest = detail.summary.latest_revision
+    latest = detail.latest_revision
     if latest is not None:
         try:
             found = await run_in_threadpool(common.revision, svc, who, namespace, name, latest)
@@ -294,108 +214,12 @@ async def preset_page(
         {
             "who": who,
             "detail": detail,
-            "preset": detail.summary,
+            "preset": detail,
             "latest": next((r for r in detail.revisions if r.digest == latest), None),
             "config_rows": config_rows,
             "card": card,
             "problem": problem,
             "snippets": _snippets(request, detail),
-            "can_edit": who.owner is not None and who.owner == detail.summary.owner,
+            "can_edit": who.owner is not None and who.owner == detail.owner,
         },
     )
-
-
-# === Upload ===
-
-
-@router.get("/upload", response_class=HTMLResponse)
-def upload_page(request: Request, who: PrincipalDep) -> HTMLResponse:
-    return render(request, "upload.html", {"who": who, "form": {}})
-
-
-async def _receive_form_upload(request: Request, svc: Services, who: Principal) -> str:
-    """Receive the form's files, check them, publish; return the new preset's page."""
-    who.require_write()
-    staging = await run_in_threadpool(new_staging, svc.resolver, svc.limits)
-    try:
-        fields = await receive(request, staging)
-        check_csrf(request, fields.get(CSRF_FIELD))
-        name = fields.get("name", "").strip()
-        namespace = who.owner or ""
-        await run_in_threadpool(check_upload_target, svc, who, namespace, name)
-        tags = tuple(t.strip().lower() for t in fields.get("tags", "").split(",") if t.strip())
-        upload = UploadRequest(
-            handle=CatalogHandle(namespace, name),
-            owner=namespace,
-            description=fields.get("description") or None,
-            tags=tags,
-            private=fields.get("private") == "on",
-            message=fields.get("message", ""),
-            license=fields.get("license") or None,
-        )
-    except BaseException:
-        shutil.rmtree(staging.directory, ignore_errors=True)
-        raise
-    await publish_staged(svc, who, staging, upload)
-    return f"/presets/{namespace}/{name}"
-
-
-@router.post("/upload", response_model=None)
-async def upload_submit(
-    request: Request, svc: ServicesDep, who: PrincipalDep
-) -> HTMLResponse | RedirectResponse:
-    try:
-        target = await _receive_form_upload(request, svc, who)
-    except RegistryError as error:
-        from web.errors import status_of
-
-        status, _ = status_of(error)
-        return render(request, "upload.html", {"who": who, "error": str(error)}, status)
-    if "application/json" in request.headers.get("accept", ""):
-        return HTMLResponse(f'{{"location": "{target}"}}', media_type="application/json")
-    return RedirectResponse(target, status_code=303)
-
-
-# === Login ===
-
-
-@router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, who: PrincipalDep, next: str = "/") -> HTMLResponse:
-    return render(request, "login.html", {"who": who, "next": _local(next)})
-
-
-def _local(target: str) -> str:
-    """Only same-site paths are followed after login (no open redirect)."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
-
-
-@router.post("/login", response_model=None)
-def login_submit(
-    request: Request,
-    svc: ServicesDep,
-    token: Annotated[str, Form(max_length=200)],
-    csrf_token: Annotated[str, Form(max_length=200)] = "",
-    next: Annotated[str, Form(max_length=500)] = "/",
-) -> HTMLResponse | RedirectResponse:
-    check_csrf(request, csrf_token)
-    who = principal_for(svc, token.strip())
-    if who is None:
-        return render(
-            request,
-            "login.html",
-            {"error": "That token is unknown or revoked.", "next": _local(next)},
-            status=401,
-        )
-    response = RedirectResponse(_local(next), status_code=303)
-    _set_cookie(request, response, TOKEN_COOKIE, token.strip())
-    return response
-
-
-@router.post("/logout", response_model=None)
-def logout(
-    request: Request, csrf_token: Annotated[str, Form(max_length=200)] = ""
-) -> RedirectResponse:
-    check_csrf(request, csrf_token)
-    response = RedirectResponse("/", status_code=303)
-    response.delete_cookie(TOKEN_COOKIE)
-    return response

@@ -7,6 +7,12 @@ Two encodings are accepted on the same routes:
 - a raw `.tar`, `.tar.gz` or `.zip` body (`Content-Type: application/x-tar`,
   `application/gzip` or `application/zip`), as the CLI sends it.
 
+Before the first byte of a file is written, `prepare` is called once with the
+text fields received so far (none for a raw archive, whose fields are the URL's
+query): it checks the upload's target and fields, so a refused upload is refused
+before its files are read. Form fields therefore come before the files, as a
+browser sends a form whose fields precede its file input.
+
 File parts are written to disk as they arrive, hashed and counted against the
 upload's limits chunk by chunk (`registry.preset.upload.Staging`); parsing runs
 on a worker thread in batches so the event loop keeps serving other requests.
@@ -14,7 +20,7 @@ on a worker thread in batches so the event loop keeps serving other requests.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from fastapi import Request
@@ -39,6 +45,7 @@ ARCHIVE_TYPES = frozenset(
 _BATCH = 1 << 20
 _MAX_FIELDS = 32
 _MAX_FIELD_BYTES = 64 << 10
+Prepare = Callable[[dict[str, str]], None]
 
 
 class UnsupportedUploadError(RegistryError, ValueError):
@@ -48,9 +55,11 @@ class UnsupportedUploadError(RegistryError, ValueError):
 class _Receiver:
     """python-multipart callbacks writing file parts into the staging area."""
 
-    def __init__(self, staging: Staging, archive_path: Path) -> None:
+    def __init__(self, staging: Staging, archive_path: Path, prepare: Prepare) -> None:
         self.staging = staging
         self.archive_path = archive_path
+        self.prepare = prepare
+        self.prepared = False
         self.archive: StagedArchive | None = None
         self.fields: dict[str, str] = {}
         self._headers: dict[bytes, bytes] = {}
@@ -79,11 +88,17 @@ class _Receiver:
         name = options.get(b"name", b"").decode("utf-8", "replace")
         filename = options.get(b"filename")
         if filename is None:
+            if self.prepared:
+                raise UnsupportedUploadError(
+                    f"The form field {name!r} follows the files; send the form's fields "
+                    "before its files."
+                )
             if len(self.fields) >= _MAX_FIELDS:
                 raise UploadTooLargeError(name, "is one form field too many.", "Send fewer.")
             self._current_name = name
             self._field = bytearray()
             return
+        self.prepared_once()
         path = filename.decode("utf-8", "replace")
         if not path:  # an empty file input
             self._target = None
@@ -123,6 +138,11 @@ class _Receiver:
         elif isinstance(self._target, StagedFile):
             self._target.close()
         self._target = None
+
+    def prepared_once(self) -> None:
+        if not self.prepared:
+            self.prepared = True
+            self.prepare(dict(self.fields))
 
     def abort(self) -> None:
         if isinstance(self._target, StagedFile):
@@ -183,8 +203,11 @@ async def _batches(request: Request) -> AsyncIterator[bytes]:
         yield bytes(batch)
 
 
-async def receive(request: Request, staging: Staging) -> dict[str, str]:
+async def receive(request: Request, staging: Staging, prepare: Prepare) -> dict[str, str]:
     """Stream the request body into `staging`; return the form's text fields.
+
+    `prepare(fields)` runs once, before any file is written (see above), on a
+    worker thread: it may read the catalog.
 
     Raises:
         UnsupportedUploadError: neither multipart nor an archive.
@@ -196,8 +219,9 @@ async def receive(request: Request, staging: Staging) -> dict[str, str]:
     archive_path = staging.directory.with_name(staging.directory.name + ".archive")
     try:
         if kind == "multipart/form-data":
-            fields = await _receive_multipart(request, staging, options, archive_path)
+            fields = await _receive_multipart(request, staging, options, archive_path, prepare)
         elif kind in ARCHIVE_TYPES:
+            await run_in_threadpool(prepare, {})
             archive = StagedArchive(archive_path, staging, "the request body")
             try:
                 async for batch in _batches(request):
@@ -221,17 +245,22 @@ async def receive(request: Request, staging: Staging) -> dict[str, str]:
 
 
 async def _receive_multipart(
-    request: Request, staging: Staging, options: dict[bytes, bytes], archive_path: Path
+    request: Request,
+    staging: Staging,
+    options: dict[bytes, bytes],
+    archive_path: Path,
+    prepare: Prepare,
 ) -> dict[str, str]:
     boundary = options.get(b"boundary")
     if not boundary:
         raise UnsupportedUploadError("The multipart body has no boundary in its Content-Type.")
-    receiver = _Receiver(staging, archive_path)
+    receiver = _Receiver(staging, archive_path, prepare)
     parser = MultipartParser(boundary, _callbacks(receiver))  # type: ignore[arg-type]
     try:
         async for batch in _batches(request):
             await run_in_threadpool(parser.write, batch)
         parser.finalize()
+        await run_in_threadpool(receiver.prepared_once)  # a form without files
     except MultipartParseError as error:
         receiver.abort()
         raise UnsupportedUploadError(f"The multipart body is malformed ({error}).") from error

@@ -13,12 +13,14 @@ import functools
 import importlib
 import importlib.util
 import pkgutil
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any
 
 from registry.architectures.spec import ArchitectureSpec, BuiltinPreset
 
-if TYPE_CHECKING:
-    from registry.architectures.backbone import Backbone
+# The package of the architecture folders, found without importing it (it
+# imports this module's users).
+_PACKAGE = __name__.rpartition(".")[0]  # registry.architectures
 
 # Dtype policies a config's `dtype` may hold: the only other classes it may name.
 DTYPE_POLICY_CLASSES = frozenset({"DTypePolicy", "FloatDTypePolicy"})
@@ -27,11 +29,10 @@ DTYPE_POLICY_CLASSES = frozenset({"DTypePolicy", "FloatDTypePolicy"})
 @functools.cache
 def specs() -> dict[str, ArchitectureSpec]:
     """Every architecture's spec, by class name, in folder order."""
-    import registry.architectures as package
-
     found: dict[str, ArchitectureSpec] = {}
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda info: info.name):
-        name = f"{package.__name__}.{info.name}.spec"
+    folders = pkgutil.iter_modules([str(Path(__file__).parent)])
+    for info in sorted(folders, key=lambda info: info.name):
+        name = f"{_PACKAGE}.{info.name}.spec"
         if not info.ispkg or importlib.util.find_spec(name) is None:
             continue  # a folder without a spec.py is not an architecture
         spec = importlib.import_module(name).SPEC
@@ -96,8 +97,12 @@ def builtin_presets() -> list[BuiltinPreset]:
     return [preset for spec in specs().values() for preset in spec.presets]
 
 
-def backbone_class(spec: ArchitectureSpec) -> type[Backbone]:
-    """The Keras class of an architecture (imports Keras)."""
+def backbone_class(spec: ArchitectureSpec) -> type[Any]:
+    """The Keras class of an architecture, a `Backbone` subclass (imports Keras).
+
+    Typed loosely: `backbone.py` imports this module, so this one does not
+    import it back.
+    """
     module = importlib.import_module(spec.backbone_module)
-    cls: type[Backbone] = getattr(module, spec.class_name)
+    cls: type[Any] = getattr(module, spec.class_name)
     return cls

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import keras
@@ -32,13 +33,41 @@ def _builtin_presets_of(cls: type[Backbone]) -> dict[str, BuiltinPreset]:
     return {preset.name: preset for preset in presets}
 
 
+def token_inputs(names: Iterable[str]) -> dict[str, Any]:
+    """A functional graph's inputs: a `(batch, seq)` int32 tensor for each name."""
+    return {name: keras.Input(shape=(None,), dtype="int32", name=name) for name in names}
+
+
+def token_embedding_layer(
+    vocabulary_size: int,
+    hidden_dim: int,
+    initializer: keras.initializers.Initializer,
+    dtype: Any,
+    **options: Any,
+) -> keras.layers.ReversibleEmbedding:
+    """keras-hub's `token_embedding`: a `ReversibleEmbedding`, whose reverse gives logits.
+
+    `options` are the layer's own (`tie_weights`, `logit_soft_cap`).
+    """
+    return keras.layers.ReversibleEmbedding(
+        input_dim=vocabulary_size,
+        output_dim=hidden_dim,
+        embeddings_initializer=initializer,
+        dtype=dtype,
+        name="token_embedding",
+        **options,
+    )
+
+
 class Backbone(keras.Model):
     """Base class of the registry's backbones: a functional Keras model.
 
     A backbone outputs the last hidden states of its architecture. Subclasses
-    build a functional graph and pass it to this constructor, and point `spec`
-    at their folder's `ArchitectureSpec` (the identity keras-hub gives them, so
-    presets move both ways; their weights; their built-in presets).
+    build a functional graph and pass it to this constructor with their own
+    arguments (which become attributes and the config), and name their
+    folder's `ArchitectureSpec` as the class's `spec` (the identity keras-hub
+    gives them, so presets move both ways; their weights; their built-in
+    presets): `class GPT2Backbone(DecoderBackbone, spec=SPEC)`.
 
     Example:
         ```python
@@ -55,11 +84,28 @@ class Backbone(keras.Model):
     # shapes from its arguments alone, its conversion and its built-in presets.
     spec: ClassVar[ArchitectureSpec | None] = None
 
-    def __init__(self, *args: Any, dtype: Any = None, **kwargs: Any) -> None:
+    def __init_subclass__(cls, spec: ArchitectureSpec | None = None, **kwargs: Any) -> None:
+        # `class GPT2Backbone(DecoderBackbone, spec=SPEC)` sets the class's `spec`.
+        super().__init_subclass__(**kwargs)
+        if spec is not None:
+            cls.spec = spec
+
+    def __init__(
+        self,
+        *args: Any,
+        arguments: Mapping[str, Any] | None = None,
+        dtype: Any = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._initialized = True
         if dtype is not None:
             self.dtype_policy = keras.dtype_policies.get(dtype)
+        # One attribute per constructor argument; `get_config` lists them in this order.
+        arguments = arguments or {}
+        for name, value in arguments.items():
+            setattr(self, name, value)
+        self._argument_names = tuple(arguments)
 
     def __setattr__(self, name: str, value: Any) -> None:
         # On torch, Keras wraps attribute assignment in module tracking, which
@@ -86,6 +132,7 @@ class Backbone(keras.Model):
             "name": self.name,
             "trainable": self.trainable,
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            **{name: getattr(self, name) for name in self._argument_names},
         }
 
     @classmethod
@@ -158,3 +205,41 @@ class Backbone(keras.Model):
         size and sha256. Each file is replaced atomically.
         """
         preset_io.save(self, preset_dir)
+
+
+class DecoderBackbone(Backbone):
+    """A decoder-only backbone: its embedded tokens through its blocks, then a final norm.
+
+    Inputs are `{"token_ids": (batch, seq) int, "padding_mask": (batch, seq)}`;
+    the output is the normalized last hidden states, `(batch, seq, hidden_dim)`.
+    Subclasses set `token_embedding`, `transformer_layers` (blocks called with
+    the padding mask) and `layer_norm`, override `embed` where the blocks take
+    more than the token embedding, and pass their arguments to this
+    constructor, which builds the functional graph.
+
+    Example:
+        ```python
+        import numpy as np
+        from registry import Backbone
+
+        gpt2 = Backbone.from_preset("gpt2_base_en")  # a GPT2Backbone
+        hidden_states = gpt2({
+            "token_ids": np.array([[464, 2068, 7586, 21831, 0, 0]], dtype="int32"),
+            "padding_mask": np.array([[1, 1, 1, 1, 0, 0]], dtype="int32"),
+        })  # (1, 6, 768)
+        ```
+    """
+
+    def __init__(self, arguments: Mapping[str, Any], dtype: Any = None, **kwargs: Any) -> None:
+        inputs = token_inputs(("token_ids", "padding_mask"))
+        x = self.embed(inputs["token_ids"])  # (B, T, hidden)
+        for block in self.transformer_layers:
+            x = block(x, padding_mask=inputs["padding_mask"])
+        sequence_output = self.layer_norm(x)
+        super().__init__(
+            inputs=inputs, outputs=sequence_output, arguments=arguments, dtype=dtype, **kwargs
+        )
+
+    def embed(self, token_ids: Any) -> Any:
+        """What the first block takes: the embedded tokens, `(batch, seq, hidden_dim)`."""
+        return self._token_embedding(token_ids)  # `token_embedding`, which every decoder sets

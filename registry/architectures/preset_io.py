@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
-if TYPE_CHECKING:
-    from registry.architectures.backbone import Backbone
+# A `Backbone` class: `backbone.py` imports this module, which does not import it back.
+_Backbone = TypeVar("_Backbone")
 
-Load = Callable[..., "Backbone"]
-Save = Callable[["Backbone", "str | os.PathLike[str]"], None]
+Load = Callable[..., Any]
+Save = Callable[[Any, "str | os.PathLike[str]"], None]
 
 _installed: dict[str, Any] = {}
 
@@ -41,15 +41,15 @@ def _get(name: str) -> Any:
 def load(
     preset: str | os.PathLike[str],
     *,
-    cls: type[Backbone],
+    cls: type[_Backbone],
     load_weights: bool,
     overrides: dict[str, Any],
-) -> Backbone:
-    backbone: Backbone = _get("load")(
+) -> _Backbone:
+    backbone: _Backbone = _get("load")(
         preset, cls=cls, load_weights=load_weights, overrides=overrides
     )
     return backbone
 
 
-def save(backbone: Backbone, preset_dir: str | os.PathLike[str]) -> None:
+def save(backbone: object, preset_dir: str | os.PathLike[str]) -> None:
     _get("save")(backbone, preset_dir)

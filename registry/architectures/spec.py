@@ -3,10 +3,12 @@
 Each architecture folder (`gpt2/`, `bert/`, ...) has a `spec.py` whose `SPEC` is
 an `ArchitectureSpec`: the names configs may give its class, its arguments, the
 shape of every dataset of its `model.weights.h5` (keras-hub's names), its
-built-in presets, and how a transformers checkpoint maps onto it. A server
-validating an upload reads these tables and never builds a model; loaders,
-validators, the catalog and the web pages find architectures only through
-`registry.architectures.allowlist`, which collects every folder's `SPEC`.
+built-in presets, and how a transformers checkpoint maps onto it; the folders
+share one layout (`weights.py`, `convert.py`, `presets.py`), from which
+`keras_hub_spec` assembles it. A server validating an upload reads these
+tables and never builds a model; loaders, validators, the catalog and the web
+pages find architectures only through `registry.architectures.allowlist`,
+which collects every folder's `SPEC`.
 Tests compare the tables with built models, so they cannot drift from the Keras
 code.
 """
@@ -18,7 +20,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -27,8 +29,16 @@ Shapes = dict[str, tuple[int, ...]]
 # each value is then reshaped to its variable's shape.
 Transform = Callable[[np.ndarray], list[np.ndarray]]
 
-# Arguments every Keras model takes.
-BASE_ARGUMENTS = frozenset({"name", "trainable", "dtype"})
+# keras-hub's package names: keras-nlp is what it was called before.
+KERAS_HUB_PACKAGES = ("keras_hub", "keras_nlp")
+
+
+def layer_group(layer: str, index: int) -> str:
+    """The group in `model.weights.h5` of the `index`-th layer Keras names `layer`.
+
+    Keras names the layers of one class `layer`, `layer_1`, `layer_2`, ...
+    """
+    return f"layers/{layer}" + (f"_{index}" if index else "")
 
 
 def same(value: np.ndarray) -> list[np.ndarray]:
@@ -52,6 +62,26 @@ class BuiltinPreset:
     kaggle_handle: str
 
 
+def kaggle_preset(
+    architecture: str,
+    name: str,
+    kaggle_model: str,
+    version: int,
+    params: int,
+    description: str,
+    *,
+    owner: str = "keras",
+) -> BuiltinPreset:
+    """A keras-hub preset published as `kaggle://<owner>/<kaggle_model>/keras/<name>/<version>`."""
+    return BuiltinPreset(
+        name=name,
+        architecture=architecture,
+        description=description,
+        params=params,
+        kaggle_handle=f"kaggle://{owner}/{kaggle_model}/keras/{name}/{version}",
+    )
+
+
 @dataclass(frozen=True)
 class TensorRow:
     """One tensor of a transformers checkpoint and the variables it fills."""
@@ -60,6 +90,11 @@ class TensorRow:
     shape: tuple[int, ...]  # its shape in the checkpoint
     targets: tuple[str, ...]  # datasets of `model.weights.h5` (keras-hub's names)
     transform: Transform = same
+
+
+def linear_kernel(key: str, shape: tuple[int, int], layer: str) -> TensorRow:
+    """A torch `Linear` weight `{key}.weight`, `shape` (out, in), as the kernel of `layer`."""
+    return TensorRow(f"{key}.weight", shape, (f"{layer}/vars/0",), transposed)
 
 
 @dataclass(frozen=True)
@@ -127,30 +162,85 @@ class ArchitectureSpec:
         return next((t for t in self.tasks if registered_name in t.registered_names), None)
 
 
-# === Argument checks every architecture shares ===
+# === An architecture folder's layout ===
 
 
-def positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return value
+class WeightsModule(Protocol):
+    """An architecture's `weights.py`: its arguments and its datasets, without Keras."""
+
+    def check_arguments(self, arguments: Mapping[str, Any], /) -> None: ...
+
+    def h5_shapes(self, arguments: Mapping[str, Any], /) -> Shapes: ...
 
 
-def probability(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
-        raise ValueError(f"`{name}` must be a float in [0, 1). Received: {name}={value!r}")
-    return float(value)
+class ConvertModule(Protocol):
+    """An architecture's `convert.py`: which transformers checkpoints convert, and how.
+
+    Its constants are `TransformersSpec`'s fields of the same names.
+    """
+
+    MODEL_TYPES: tuple[str, ...]
+    PREFIXES: tuple[str, ...]
+    IGNORED: str
+
+    def arguments(
+        self, config_path: Path, hf_config: Mapping[str, Any], shapes: Shapes, /
+    ) -> dict[str, Any]: ...
+
+    def table(self, arguments: Mapping[str, Any], /) -> list[TensorRow]: ...
 
 
-def merged_arguments(
-    arguments: Mapping[str, Any], required: tuple[str, ...], defaults: Mapping[str, Any]
-) -> dict[str, Any]:
-    """`arguments` over `defaults`, refusing unknown and missing ones (ValueError)."""
-    merged = {**defaults, **arguments}
-    unknown = sorted(set(merged) - set(required) - set(defaults) - BASE_ARGUMENTS)
-    if unknown:
-        raise ValueError(f"unknown argument(s) {unknown}")
-    missing = [name for name in required if name not in merged]
-    if missing:
-        raise ValueError(f"missing required argument(s) {missing}")
-    return merged
+def keras_hub_spec(
+    package: str,
+    family: str,
+    keras_hub_classes: Mapping[str, str],
+    *,
+    weights: WeightsModule,
+    convert: ConvertModule | None = None,
+    legacy_modules: tuple[str, ...] = (),
+    **fields: Any,
+) -> ArchitectureSpec:
+    """The spec of the backbone in `package`'s `backbone.py`, a class keras-hub defines too.
+
+    keras-hub registers its class as `keras_hub>Name` (`keras_nlp>Name` before
+    its rename) in the module `keras_hub.src.models.<module>`; this registry's
+    configs name the first class `registry>Name`, in `<package>.backbone`.
+
+    Args:
+        package: the architecture's folder (`registry.architectures.gpt2`).
+        family: the architecture's name for people ("GPT-2").
+        keras_hub_classes: keras-hub's classes this backbone builds, its own
+            first, each with its module under `keras_hub.src.models`
+            (`{"GPT2Backbone": "gpt2.gpt2_backbone"}`).
+        weights: the folder's `weights` module.
+        convert: the folder's `convert` module, if transformers checkpoints convert.
+        legacy_modules: modules this registry wrote into configs before.
+        **fields: `ArchitectureSpec`'s other fields (`presets`, `tasks`, `inputs`, `tags`).
+    """
+    backbone_module = f"{package}.backbone"
+    (class_name, module), *aliases = keras_hub_classes.items()
+    registered = [f"{hub}>{class_name}" for hub in KERAS_HUB_PACKAGES] + [f"registry>{class_name}"]
+    modules = [f"{hub}.src.models.{module}" for hub in KERAS_HUB_PACKAGES] + [backbone_module]
+    for alias, alias_module in aliases:
+        registered += [f"{hub}>{alias}" for hub in KERAS_HUB_PACKAGES]
+        modules += [f"{hub}.src.models.{alias_module}" for hub in KERAS_HUB_PACKAGES]
+    transformers = None
+    if convert is not None:
+        transformers = TransformersSpec(
+            model_types=convert.MODEL_TYPES,
+            arguments=convert.arguments,
+            table=convert.table,
+            prefixes=convert.PREFIXES,
+            ignored=convert.IGNORED,
+        )
+    return ArchitectureSpec(
+        class_name=class_name,
+        family=family,
+        backbone_module=backbone_module,
+        registered_names=tuple(registered),
+        config_modules=(*modules, *legacy_modules),
+        check_arguments=weights.check_arguments,
+        h5_shapes=weights.h5_shapes,
+        transformers=transformers,
+        **fields,
+    )

@@ -8,7 +8,7 @@ project load in the other (see `registry.preset.weights_h5`).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import keras
 from keras import ops
@@ -177,8 +177,18 @@ class SelfAttention(keras.layers.Layer):
         return inputs_shape
 
 
-class TransformerDecoder(keras.layers.Layer):
-    """A pre-norm decoder block: causal self-attention, then a GELU MLP."""
+class TransformerBlock(keras.layers.Layer):
+    """keras-hub's transformer block: self-attention, then a two-layer feedforward network.
+
+    Each of the two adds its input back after dropout, with its layer norm
+    before it (pre-norm, `normalize_first`, GPT-2's order) or after the sum
+    (post-norm, BERT's). Subclasses choose the mask attention sees and name the
+    attention layer as keras-hub's class of the same name does. Children are
+    created in computation order, which is the order `weights` lists them in.
+    """
+
+    normalize_first: ClassVar[bool]
+    attention_name: ClassVar[str]
 
     def __init__(
         self,
@@ -188,30 +198,37 @@ class TransformerDecoder(keras.layers.Layer):
         dropout: float,
         layer_norm_epsilon: float,
         kernel_initializer: keras.initializers.Initializer,
+        activation: Any = gelu_approximate,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         policy = self.dtype_policy
-        self._self_attention_layer_norm = LayerNormalization(
-            epsilon=layer_norm_epsilon, dtype=policy, name="self_attention_layer_norm"
-        )
+        self.intermediate_dim = intermediate_dim
+
+        def norm(name: str) -> LayerNormalization:
+            return LayerNormalization(epsilon=layer_norm_epsilon, dtype=policy, name=name)
+
+        # Each norm is created where it computes: before its sub-block, or after it.
+        if self.normalize_first:
+            self._self_attention_layer_norm = norm("self_attention_layer_norm")
         self._self_attention_layer = SelfAttention(
             num_heads=num_heads,
             hidden_dim=hidden_dim,
             dropout=dropout,
             kernel_initializer=kernel_initializer,
             dtype=policy,
-            name="self_attention",
+            name=self.attention_name,
         )
         self._self_attention_dropout = keras.layers.Dropout(
             dropout, dtype=policy, name="self_attention_dropout"
         )
-        self._feedforward_layer_norm = LayerNormalization(
-            epsilon=layer_norm_epsilon, dtype=policy, name="feedforward_layer_norm"
-        )
+        if not self.normalize_first:
+            self._self_attention_layer_norm = norm("self_attention_layer_norm")
+        if self.normalize_first:
+            self._feedforward_layer_norm = norm("feedforward_layer_norm")
         self._feedforward_intermediate_dense = keras.layers.Dense(
             intermediate_dim,
-            activation=gelu_approximate,
+            activation=activation,
             kernel_initializer=clone_initializer(kernel_initializer),
             dtype=policy,
             name="feedforward_intermediate_dense",
@@ -225,7 +242,8 @@ class TransformerDecoder(keras.layers.Layer):
         self._feedforward_dropout = keras.layers.Dropout(
             dropout, dtype=policy, name="feedforward_dropout"
         )
-        self.intermediate_dim = intermediate_dim
+        if not self.normalize_first:
+            self._feedforward_layer_norm = norm("feedforward_layer_norm")
 
     def h5_children(self) -> list[tuple[str, keras.layers.Layer]]:
         return [
@@ -245,19 +263,46 @@ class TransformerDecoder(keras.layers.Layer):
         self._feedforward_intermediate_dense.build(inputs_shape)
         self._feedforward_output_dense.build((*inputs_shape[:-1], self.intermediate_dim))
 
+    def attention_mask(self, padding_mask: Any, sequence_length: Any) -> Any:
+        """Which keys each query may attend to, `(batch, 1, seq or 1, seq)` booleans."""
+        raise NotImplementedError
+
     def call(self, x: Any, padding_mask: Any, training: bool | None = None) -> Any:
-        mask = causal_padding_mask(padding_mask, ops.shape(x)[1])
+        mask = self.attention_mask(padding_mask, ops.shape(x)[1])
 
-        residual = x
-        x = self._self_attention_layer_norm(x)
-        x = self._self_attention_layer(x, attention_mask=mask, training=training)
-        x = self._self_attention_dropout(x, training=training) + residual
+        def attend(x: Any) -> Any:
+            return self._self_attention_layer(x, attention_mask=mask, training=training)
 
-        residual = x
-        x = self._feedforward_layer_norm(x)
-        x = self._feedforward_intermediate_dense(x)
-        x = self._feedforward_output_dense(x)
-        return self._feedforward_dropout(x, training=training) + residual
+        x = self._residual(
+            x, attend, self._self_attention_dropout, self._self_attention_layer_norm, training
+        )
+        return self._residual(
+            x, self._feedforward, self._feedforward_dropout, self._feedforward_layer_norm, training
+        )
+
+    def _feedforward(self, x: Any) -> Any:
+        x = self._feedforward_intermediate_dense(x)  # (B, T, intermediate)
+        return self._feedforward_output_dense(x)  # (B, T, hidden)
+
+    def _residual(
+        self, x: Any, sublayer: Any, dropout: Any, norm: Any, training: bool | None
+    ) -> Any:
+        """`sublayer`, dropout and the residual sum, with `norm` first or last."""
+        residual = x  # (B, T, hidden)
+        if self.normalize_first:
+            x = norm(x)
+        x = dropout(sublayer(x), training=training) + residual
+        return x if self.normalize_first else norm(x)
 
     def compute_output_shape(self, inputs_shape: tuple[int | None, ...]) -> Any:
         return inputs_shape
+
+
+class TransformerDecoder(TransformerBlock):
+    """A pre-norm decoder block: causal self-attention, then a GELU MLP."""
+
+    normalize_first = True
+    attention_name = "self_attention"
+
+    def attention_mask(self, padding_mask: Any, sequence_length: Any) -> Any:
+        return causal_padding_mask(padding_mask, sequence_length)  # (B, 1, T, S)

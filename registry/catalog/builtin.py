@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from registry.architectures import allowlist
 from registry.architectures.spec import BuiltinPreset
 from registry.catalog.models import CatalogState
-from registry.catalog.service import PresetSpec, create_revision, move_alias, upsert_preset
+from registry.catalog.service import PresetSpec, move_alias, record_revision, upsert_preset
 from registry.config import DEFAULT_NAMESPACE
 from registry.preset.demo import DEMO_PRESET, demo_preset_dir
 from registry.preset.manifest import read_manifest
@@ -82,12 +82,12 @@ def seed_builtins(session: Session, current: str | None = None) -> None:
         upsert_preset(session, _builtin_spec(builtin))
     demo = upsert_preset(session, _demo_spec())
     session.flush()
-    revision = create_revision(
+    revision = record_revision(
         session,
         demo,
         read_manifest(demo_preset_dir()),
         message="bundled with the package",
-    )
+    )[0]
     session.flush()
     move_alias(session, demo, "latest", revision)
     session.execute(update(CatalogState).values(seeded=current or fingerprint()))

@@ -12,16 +12,17 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.catalog import migrate
-from registry.catalog.models import CatalogState
+from registry.catalog.generation import count_generation
 from registry.config import Settings
 from registry.errors import CatalogUnavailableError
 
@@ -114,24 +115,31 @@ def check_connection(engine: Engine) -> None:
         ) from error
 
 
-CHANGED = "catalog_changed"
+@dataclass(frozen=True)
+class Migration:
+    """What `upgrade` did: the database, and its migration before and after."""
+
+    database: str  # the URL, without its password
+    before: str | None
+    after: str
 
 
-def mark_changed(session: Session) -> None:
-    """Note that this transaction changes what readers see (see `generation`)."""
-    session.info[CHANGED] = True
+def upgrade(url: str) -> Migration:
+    """Bring the catalog database at `url` to this release's schema (`registry db upgrade`).
 
-
-def _count_generation(session: Session) -> None:
-    # Last statement before COMMIT, so writers never wait on it while holding
-    # other locks: concurrent writers take it in commit order.
-    if session.info.pop(CHANGED, False):
-        session.execute(update(CatalogState).values(generation=CatalogState.generation + 1))
-
-
-def generation(session: Session) -> int:
-    """The catalog's generation: it grows with every committed visible change."""
-    return int(session.scalar(select(CatalogState.generation)) or 0)
+    Raises:
+        CatalogUnavailableError: the database cannot be reached.
+    """
+    engine = make_engine(url)
+    try:
+        check_connection(engine)
+        head = migrate.head_revision()
+        before = migrate.current_revision(engine)
+        if before != head:
+            migrate.ensure_schema(engine)
+        return Migration(engine.url.render_as_string(hide_password=True), before, head)
+    finally:
+        engine.dispose()
 
 
 class Catalog:
@@ -148,7 +156,7 @@ class Catalog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
-        event.listen(self._sessions, "before_commit", _count_generation)
+        event.listen(self._sessions, "before_commit", count_generation)
 
     @classmethod
     def open(cls, url: str | None = None, *, upgrade: bool = True, seed: bool = True) -> Catalog:

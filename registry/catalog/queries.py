@@ -1,16 +1,16 @@
 """Reading the catalog: search with filters, sort and pagination; one preset.
 
-Results are small frozen dataclasses, not ORM rows, so callers (the client,
-the CLI, the web pages) never lazy-load through a closed session. Private
+Results are the frozen records of `registry.records`, not ORM rows, so callers
+(the client, the CLI, the web pages, the JSON API) never lazy-load through a
+closed session, and the API sends them as they are. Private
 presets are visible only to their owner: the visibility rule lives in
 `_visible_to` and every query applies it.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, exists, func, or_, select, true
 from sqlalchemy.orm import Session, selectinload
@@ -19,10 +19,16 @@ from registry.catalog.models import Alias, Preset, PresetTag, PresetWord, Revisi
 from registry.catalog.search import apply_text_search, name_rank, words
 from registry.config import DEFAULT_NAMESPACE
 from registry.preset.manifest import FileEntry, Manifest
+from registry.records import (
+    MAX_PER_PAGE,
+    SORT_KEYS,
+    PresetDetail,
+    PresetSummary,
+    RevisionInfo,
+    SearchFilters,
+    SearchPage,
+)
 
-SortKey = Literal["relevance", "name", "parameters", "downloads", "updated"]
-SORT_KEYS: tuple[str, ...] = ("relevance", "name", "parameters", "downloads", "updated")
-MAX_PER_PAGE = 100
 # Counts stop here ("1,000+ presets"), as search engines' do: exact counts of
 # broad queries would cost a visit to every match.
 COUNT_LIMIT = 1000
@@ -38,81 +44,6 @@ class Viewer:
 
 ANONYMOUS = Viewer()
 EVERYONE = Viewer(sees_all=True)
-
-
-@dataclass(frozen=True)
-class SearchFilters:
-    """Filters of `search_presets`; None means "any"."""
-
-    architecture: str | None = None
-    min_parameters: int | None = None
-    max_parameters: int | None = None
-    source_kind: str | None = None
-    tag: str | None = None
-    synced: bool | None = None
-    namespace: str | None = None
-
-
-@dataclass(frozen=True)
-class PresetSummary:
-    """One preset as the catalog lists it."""
-
-    namespace: str
-    name: str
-    architecture: str
-    parameter_count: int | None
-    description: str
-    tags: tuple[str, ...]
-    source: str | None
-    source_kind: str
-    license: str | None
-    visibility: str
-    owner: str | None
-    download_count: int
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    latest_revision: str | None
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-    @property
-    def synced(self) -> bool:
-        return self.latest_revision is not None
-
-
-@dataclass(frozen=True)
-class SearchPage:
-    """One page of search results, and how many matched in all."""
-
-    items: tuple[PresetSummary, ...]
-    total: int  # at most COUNT_LIMIT
-    page: int
-    per_page: int
-    total_is_exact: bool = True  # False: at least `total` presets match
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-
-@dataclass(frozen=True)
-class RevisionInfo:
-    digest: str
-    created_at: dt.datetime
-    uploader: str | None
-    message: str
-    aliases: tuple[str, ...]
-    files: tuple[FileEntry, ...] = field(default=())
-
-
-@dataclass(frozen=True)
-class PresetDetail:
-    """A preset with its revisions (newest first) and their files."""
-
-    summary: PresetSummary
-    revisions: tuple[RevisionInfo, ...]
 
 
 def revision_manifest(revision: Revision) -> Manifest:
@@ -135,8 +66,8 @@ def _latest_digest(preset: Preset) -> str | None:
     return None
 
 
-def _summary(preset: Preset) -> PresetSummary:
-    return PresetSummary(
+def _summary_fields(preset: Preset) -> dict[str, Any]:
+    return dict(
         namespace=preset.namespace,
         name=preset.name,
         architecture=preset.architecture,
@@ -146,13 +77,17 @@ def _summary(preset: Preset) -> PresetSummary:
         source=preset.source,
         source_kind=preset.source_kind,
         license=preset.license,
-        visibility=preset.visibility,
+        private=preset.visibility == "private",
         owner=preset.owner,
-        download_count=preset.download_count,
+        downloads=preset.download_count,
         created_at=preset.created_at,
         updated_at=preset.updated_at,
         latest_revision=_latest_digest(preset),
     )
+
+
+def _summary(preset: Preset) -> PresetSummary:
+    return PresetSummary(**_summary_fields(preset))
 
 
 def _filtered(filters: SearchFilters) -> list[ColumnElement[bool]]:
@@ -290,4 +225,4 @@ def preset_detail(
         )
         for r in sorted(preset.revisions, key=lambda r: (r.created_at, r.id), reverse=True)
     )
-    return PresetDetail(summary=_summary(preset), revisions=revisions)
+    return PresetDetail(**_summary_fields(preset), revisions=revisions)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from registry.catalog.database import mark_changed
+from registry.catalog.generation import mark_changed
 from registry.catalog.models import (
     SOURCE_KINDS,
     VISIBILITIES,
@@ -34,35 +33,16 @@ from registry.catalog.models import (
     Revision,
     RevisionFile,
 )
+from registry.catalog.names import NAMESPACE, TAG, check_name, check_preset_name
 from registry.catalog.search import indexed_words
 from registry.errors import AliasExistsError, InvalidNameError, PresetExistsError
 from registry.preset.manifest import Manifest
 
-_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,126}[A-Za-z0-9_])?$")
-_NAMESPACE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
-_TAG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 TOKEN_PREFIX = "kpr_"
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-def check_name(kind: str, value: str, pattern: re.Pattern[str] = _NAME) -> str:
-    """Return `value` if it is a valid name of `kind`, else raise InvalidNameError."""
-    if not isinstance(value, str) or not pattern.match(value) or ".." in value:
-        raise InvalidNameError(
-            f"{kind} {value!r} is not a valid name: use letters, digits, '.', '_' and "
-            f"'-' (no '..', no '/'), starting with a letter or digit, "
-            f"at most {128 if pattern is _NAME else 64} characters."
-        )
-    return value
-
-
-def check_preset_name(namespace: str, name: str) -> None:
-    """Raise InvalidNameError unless `namespace/name` may name a preset."""
-    check_name("namespace", namespace, _NAMESPACE)
-    check_name("preset", name)
 
 
 @dataclass(frozen=True)
@@ -82,10 +62,9 @@ class PresetSpec:
     owner: str | None = None
 
     def validated(self) -> PresetSpec:
-        check_name("namespace", self.namespace, _NAMESPACE)
-        check_name("preset", self.name)
+        check_preset_name(self.namespace, self.name)
         for tag in self.tags:
-            check_name("tag", tag, _TAG)
+            check_name("tag", tag, TAG)
         if self.visibility not in VISIBILITIES:
             raise InvalidNameError(
                 f"visibility must be one of {VISIBILITIES}, not {self.visibility!r}"
@@ -123,6 +102,17 @@ def _sync_rows(rows: list[Any], key: str, wanted: list[str], make: Any) -> None:
     rows.extend(make(value) for value in wanted if value not in present)
 
 
+def _insert_once(session: Session, row: object, refusal: Exception) -> None:
+    """Add `row` in a savepoint; if a unique constraint refuses it (another writer
+    got there first), raise `refusal` and leave the transaction usable."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError as error:
+        raise refusal from error
+    mark_changed(session)
+
+
 def create_preset(session: Session, spec: PresetSpec) -> Preset:
     """Insert a new preset.
 
@@ -134,15 +124,14 @@ def create_preset(session: Session, spec: PresetSpec) -> Preset:
     spec = spec.validated()
     preset = Preset(namespace=spec.namespace, name=spec.name, tags=[], words=[])
     _apply(preset, spec)
-    try:
-        with session.begin_nested():
-            session.add(preset)
-    except IntegrityError as error:
-        raise PresetExistsError(
+    _insert_once(
+        session,
+        preset,
+        PresetExistsError(
             f"Preset {spec.namespace}/{spec.name} already exists. Upload a new revision "
             "to it, or choose another name."
-        ) from error
-    mark_changed(session)
+        ),
+    )
     return preset
 
 
@@ -255,18 +244,6 @@ def record_revision(
     return revision, True
 
 
-def create_revision(
-    session: Session,
-    preset: Preset,
-    manifest: Manifest,
-    *,
-    uploader: str | None = None,
-    message: str = "",
-) -> Revision:
-    """`record_revision` without the flag: the revision these files make."""
-    return record_revision(session, preset, manifest, uploader=uploader, message=message)[0]
-
-
 def create_alias(session: Session, preset: Preset, name: str, revision: Revision) -> Alias:
     """Add a new alias; a second alias of the same name is refused.
 
@@ -276,15 +253,14 @@ def create_alias(session: Session, preset: Preset, name: str, revision: Revision
     """
     check_name("alias", name)
     alias = Alias(preset_id=preset.id, name=name, revision_id=revision.id)
-    try:
-        with session.begin_nested():
-            session.add(alias)
-    except IntegrityError as error:
-        raise AliasExistsError(
+    _insert_once(
+        session,
+        alias,
+        AliasExistsError(
             f"{preset.namespace}/{preset.name} already has an alias {name!r}. "
             "Move it instead (`registry alias --force`), or pick another name."
-        ) from error
-    mark_changed(session)
+        ),
+    )
     return alias
 
 
@@ -331,7 +307,7 @@ def create_token(
     session: Session, *, owner: str, scope: str, name: str = ""
 ) -> tuple[str, ApiToken]:
     """Create an API token; returns the secret (shown once) and its row."""
-    check_name("owner", owner, _NAMESPACE)
+    check_name("owner", owner, NAMESPACE)
     if scope not in ("read", "write"):
         raise InvalidNameError(f"scope must be 'read' or 'write', not {scope!r}")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)

@@ -33,7 +33,7 @@ from registry.errors import (
 from registry.preset.format import CONFIG_FILE, read_json, refuse_pickles
 
 if TYPE_CHECKING:
-    from registry.architectures.backbone import Backbone
+    pass
 
 SAFETENSORS_FILE = "model.safetensors"
 SAFETENSORS_INDEX_FILE = "model.safetensors.index.json"
@@ -224,27 +224,3 @@ def backbone_arguments(
     if spec.transformers is None:  # transformers_spec only returns specs that convert
         raise PresetFormatError(directory, "does not convert.", "Use a Keras preset.")
     return spec.transformers.arguments(directory / CONFIG_FILE, hf_config, checkpoint.shapes)
-
-
-def load_weights(backbone: Backbone, checkpoint: Checkpoint, rows: list[TensorRow]) -> None:
-    """Copy every tensor of `checkpoint` into `backbone`, each read once.
-
-    The table's targets are datasets of keras-hub's `model.weights.h5`, found in
-    the backbone through the same layout that reads and writes those files.
-    """
-    from registry.preset.weights_h5 import layout, variable_buffer
-
-    variables = {
-        name: variable for entry in layout(backbone) for name, variable in entry.dataset_paths()
-    }
-    with checkpoint.reader() as read:
-        for row in rows:
-            values = row.transform(read(row.key))
-            for target, value in zip(row.targets, values, strict=True):
-                variable = variables[target]
-                shaped = np.reshape(value, variable.shape)
-                buffer = variable_buffer(variable)
-                if buffer is not None:  # straight into the variable's memory, cast on the way
-                    np.copyto(buffer, shaped, casting="unsafe")
-                else:
-                    variable.assign(shaped.astype(variable.dtype))

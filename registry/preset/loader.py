@@ -10,11 +10,13 @@ import contextlib
 import gc
 import inspect
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry.architectures.allowlist import backbone_class
+from registry.architectures.spec import ArchitectureSpec
 from registry.errors import (
     PresetFileMissingError,
     PresetFormatError,
@@ -29,7 +31,7 @@ from registry.preset.validate import (
     checked_arguments,
     inspect_checkpoint,
 )
-from registry.preset.weights_h5 import WEIGHTS_FILE
+from registry.preset.weights_h5 import WEIGHTS_FILE, load_checkpoint
 
 if TYPE_CHECKING:
     from registry.architectures.backbone import Backbone
@@ -128,24 +130,37 @@ def _build(
         ) from error
 
 
-def _load_keras(
-    directory: Path,
-    config: dict[str, Any],
-    cls: type[Backbone],
-    load_weights: bool,
-    overrides: dict[str, Any],
-) -> Backbone:
+@dataclass(frozen=True)
+class _Request:
+    """A preset directory to load: its config, and the class it names, allowed."""
+
+    directory: Path
+    config: dict[str, Any]
+    spec: ArchitectureSpec
+    architecture: type[Backbone]
+    load_weights: bool
+    overrides: dict[str, Any]
+
+    @property
+    def config_path(self) -> Path:
+        return self.directory / preset_format.CONFIG_FILE
+
+    def build(self, arguments: dict[str, Any]) -> Backbone:
+        """The backbone `arguments` and the overrides describe, its weights not read yet."""
+        return _build(
+            self.architecture, arguments, self.overrides, self.config_path, self.load_weights
+        )
+
+
+def _load_keras(request: _Request) -> Backbone:
     from registry.preset.weights_h5 import read_weights
 
-    config_path = directory / preset_format.CONFIG_FILE
-    spec = preset_format.architecture_spec(config_path, config)
-    architecture = backbone_class(spec)
-    _check_class(cls, architecture, directory)
-    arguments = preset_format.backbone_arguments(config_path, config)
+    directory, spec, config_path = request.directory, request.spec, request.config_path
+    arguments = preset_format.backbone_arguments(config_path, request.config)
     # A task preset's own weights are not loaded, but are checked as an upload's are.
     check_task_weights(directory, spec, arguments)
     weights = directory / WEIGHTS_FILE
-    if load_weights and not weights.is_file():
+    if request.load_weights and not weights.is_file():
         if (directory / preset_format.SHARDED_WEIGHTS_FILE).is_file():
             raise PresetFormatError(
                 directory / preset_format.SHARDED_WEIGHTS_FILE,
@@ -156,35 +171,37 @@ def _load_keras(
         raise PresetFileMissingError(
             weights, "does not exist.", "Load with load_weights=False, or fetch it."
         )
-    if load_weights:
+    if request.load_weights:
         # The weights' headers before the build: a config declaring a huge model
         # over small weights is refused before a byte of it is allocated.
-        _check_argument_names(architecture, arguments, overrides, config_path)
-        merged = {**arguments, **overrides}
+        _check_argument_names(request.architecture, arguments, request.overrides, config_path)
+        merged = {**arguments, **request.overrides}
         checked_arguments(spec, config_path, merged)
         check_h5_weights(weights, spec.h5_shapes(merged))
-    backbone = _build(architecture, arguments, overrides, config_path, load_weights)
-    if load_weights:
+    backbone = request.build(arguments)
+    if request.load_weights:
         read_weights(backbone, weights)
     return backbone
 
 
-def _load_transformers(
-    directory: Path,
-    config: dict[str, Any],
-    cls: type[Backbone],
-    load_weights: bool,
-    overrides: dict[str, Any],
-) -> Backbone:
-    config_path = directory / preset_format.CONFIG_FILE
-    spec = convert_hf.transformers_spec(config_path, config)
-    architecture = backbone_class(spec)
-    _check_class(cls, architecture, directory)
-    checkpoint, arguments, rows = inspect_checkpoint(directory, config, spec)
-    backbone = _build(architecture, arguments, overrides, config_path, load_weights)
-    if load_weights:
-        convert_hf.load_weights(backbone, checkpoint, rows)
+def _load_transformers(request: _Request) -> Backbone:
+    checkpoint, arguments, rows = inspect_checkpoint(
+        request.directory, request.config, request.spec
+    )
+    backbone = request.build(arguments)
+    if request.load_weights:
+        load_checkpoint(backbone, checkpoint, rows)
     return backbone
+
+
+# How each kind of preset names its architecture, and how it loads.
+_LOADERS: dict[
+    preset_format.PresetKind,
+    tuple[Callable[[Path, dict[str, Any]], ArchitectureSpec], Callable[[_Request], Backbone]],
+] = {
+    preset_format.PresetKind.KERAS: (preset_format.architecture_spec, _load_keras),
+    preset_format.PresetKind.TRANSFORMERS: (convert_hf.transformers_spec, _load_transformers),
+}
 
 
 def load_directory(
@@ -202,8 +219,10 @@ def load_directory(
     """
     check_preset_files(directory)
     kind, config = preset_format.detect_kind(directory)
-    loaders = {
-        preset_format.PresetKind.KERAS: _load_keras,
-        preset_format.PresetKind.TRANSFORMERS: _load_transformers,
-    }
-    return loaders[kind](directory, config, cls, load_weights, dict(overrides or {}))
+    architecture_spec, load = _LOADERS[kind]
+    spec = architecture_spec(directory / preset_format.CONFIG_FILE, config)
+    architecture = backbone_class(spec)
+    _check_class(cls, architecture, directory)
+    return load(
+        _Request(directory, config, spec, architecture, load_weights, dict(overrides or {}))
+    )

@@ -24,7 +24,9 @@ import h5py
 import keras
 import numpy as np
 
+from registry.architectures.spec import TensorRow
 from registry.errors import PresetFormatError
+from registry.preset.convert_hf import Checkpoint
 from registry.preset.validate import check_dataset_metadata, check_names, dataset_names
 
 WEIGHTS_FILE = "model.weights.h5"
@@ -161,3 +163,25 @@ def read_weights(model: Any, path: str | os.PathLike[str]) -> None:
             f"cannot be read as HDF5 ({error}).",
             "The file is truncated or corrupted; fetch or save the preset again.",
         ) from error
+
+
+def load_checkpoint(backbone: Any, checkpoint: Checkpoint, rows: list[TensorRow]) -> None:
+    """Copy every tensor of `checkpoint` into `backbone`, each read once.
+
+    The table's targets are datasets of keras-hub's `model.weights.h5`, found in
+    the backbone through the same layout that reads and writes those files.
+    """
+    variables = {
+        name: variable for entry in layout(backbone) for name, variable in entry.dataset_paths()
+    }
+    with checkpoint.reader() as read:
+        for row in rows:
+            values = row.transform(read(row.key))
+            for target, value in zip(row.targets, values, strict=True):
+                variable = variables[target]
+                shaped = np.reshape(value, variable.shape)
+                buffer = variable_buffer(variable)
+                if buffer is not None:  # straight into the variable's memory, cast on the way
+                    np.copyto(buffer, shaped, casting="unsafe")
+                else:
+                    variable.assign(shaped.astype(variable.dtype))

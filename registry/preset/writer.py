@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 import keras
 
-from registry import __version__
 from registry.preset.atomic import write_atomically
 from registry.preset.format import CONFIG_FILE, METADATA_FILE
 from registry.preset.manifest import write_manifest
 from registry.preset.weights_h5 import WEIGHTS_FILE, write_weights
+from registry.version import __version__
 
 if TYPE_CHECKING:
     from registry.architectures.backbone import Backbone

@@ -1,11 +1,14 @@
 """Publishing an upload: validate the staged files, store them, record a revision.
 
-The same path serves `Registry.upload` (a directory or an archive on this
-machine) and the server's upload route (files streamed into the staging area).
-Order matters for "a refused upload leaves nothing behind": the staged files
-are validated first; only then do they move into the blob store (by rename:
-their bytes were hashed as they landed); the catalog rows follow in one
-transaction; `latest` (or the chosen alias) moves last.
+Every upload takes one path, in one order, whichever way it comes (the
+embedded `Registry.upload`, the JSON API, the page's form, the CLI):
+1. `UploadRequest.build`: the target's name and the fields (tags lowercased);
+2. `check_target`: may this uploader write there? Both before a file is read;
+3. the files land in a `Staging` area, hashed and held to the limits as they come;
+4. `publish`: the staged preset is validated whole; only then do its files move
+   into the blob store (by rename: their bytes were hashed as they landed); the
+   catalog rows follow in one transaction; `latest` (or the chosen alias) moves last.
+A refused upload leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -16,28 +19,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from registry.catalog.models import Preset
-from registry.catalog.queries import EVERYONE, find_preset
+from registry.catalog.queries import EVERYONE, find_preset, preset_detail
 from registry.catalog.service import PresetSpec, move_alias, record_revision, upsert_preset
-from registry.errors import ChecksumMismatchError, PermissionDeniedError, UnsafePresetError
+from registry.errors import (
+    ChecksumMismatchError,
+    PermissionDeniedError,
+    PresetNotFoundError,
+    UnsafePresetError,
+)
 from registry.preset.manifest import MANIFEST_FILE, Manifest, read_manifest
 from registry.preset.upload import CHUNK, Staging
 from registry.preset.validate import Limits, PresetFacts, inspect_preset
-from registry.resolver.handles import CatalogHandle
+from registry.records import Uploaded
+from registry.resolver.request import UploadRequest
 from registry.resolver.resolve import Resolved, Resolver
 
-
-@dataclass(frozen=True)
-class UploadRequest:
-    """Who uploads what, and the catalog fields the uploader chose."""
-
-    handle: CatalogHandle
-    owner: str
-    description: str | None = None
-    tags: tuple[str, ...] = ()
-    private: bool | None = None  # None: public when new, unchanged otherwise
-    alias: str = "latest"
-    message: str = ""
-    license: str | None = None
+Authorize = Callable[[Preset | None], None]
 
 
 @dataclass(frozen=True)
@@ -48,6 +45,35 @@ class Published:
     created: bool
     parameter_count: int
     architecture: str
+
+
+def check_target(
+    resolver: Resolver, request: UploadRequest, authorize: Authorize | None = None
+) -> None:
+    """Refuse, before any file is read, an upload its uploader may not make
+    (`authorize` raises; by default only the preset's owner may add revisions)."""
+    check = authorize or (lambda preset: _check_owner(preset, request))
+    with resolver.catalog.transaction(write=False) as session:
+        check(find_preset(session, request.handle.full_name, viewer=EVERYONE))
+
+
+def uploaded(resolver: Resolver, request: UploadRequest, published: Published) -> Uploaded:
+    """The record of a published upload, as the client and the API return it."""
+    with resolver.catalog.transaction(write=False) as session:
+        detail = preset_detail(session, request.handle.full_name, viewer=EVERYONE)
+    revision = detail.revision(published.resolved.digest) if detail is not None else None
+    if revision is None:
+        raise PresetNotFoundError(
+            f"{request.handle.full_name} was deleted while its upload was being recorded."
+        )
+    return Uploaded(
+        preset=request.handle.full_name,
+        revision=revision,
+        created=published.created,
+        architecture=published.architecture,
+        parameter_count=published.parameter_count,
+        alias=request.alias,
+    )
 
 
 def new_staging(resolver: Resolver, limits: Limits | None = None) -> Staging:
@@ -107,7 +133,7 @@ def publish(
     staging: Staging,
     request: UploadRequest,
     *,
-    authorize: Callable[[Preset | None], None] | None = None,
+    authorize: Authorize | None = None,
 ) -> Published:
     """Validate the staged preset and record it as a revision of `request.handle`.
 

@@ -9,7 +9,6 @@ manifest must hash to the revision id the server named.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import hmac
 import http.client
@@ -22,81 +21,25 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from registry import __version__
-from registry.catalog.queries import PresetDetail, PresetSummary, RevisionInfo, SearchPage
+from registry import records
 from registry.errors import (
-    AuthenticationError,
     ChecksumMismatchError,
-    InvalidNameError,
-    PermissionDeniedError,
-    PresetExistsError,
-    PresetFormatError,
-    PresetNotFoundError,
     RegistryError,
     SourceError,
     StoreError,
-    UnsafePresetError,
-    UploadTooLargeError,
-    WeightsMismatchError,
+    error_from,
 )
 from registry.preset.manifest import FileEntry, Manifest
 from registry.resolver.handles import CatalogHandle
+from registry.resolver.request import UploadRequest
 from registry.resolver.store import CHUNK, Advance, Store, byte_progress
+from registry.version import __version__
 
 TIMEOUT = httpx.Timeout(30.0, read=300.0)
-# The server's error codes, as the exceptions the embedded registry raises.
-_ERRORS: dict[str, type[RegistryError]] = {
-    "not_found": PresetNotFoundError,
-    "unauthorized": AuthenticationError,
-    "forbidden": PermissionDeniedError,
-    "conflict": PresetExistsError,
-    "invalid_name": InvalidNameError,
-}
-_PRESET_ERRORS: dict[str, type[PresetFormatError]] = {
-    "too_large": UploadTooLargeError,
-    "unsafe_preset": UnsafePresetError,
-    "weights_mismatch": WeightsMismatchError,
-    "invalid_preset": PresetFormatError,
-}
 
 
-def _time(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text)
-
-
-def _summary(body: dict[str, Any]) -> PresetSummary:
-    return PresetSummary(
-        namespace=body["namespace"],
-        name=body["name"],
-        architecture=body["architecture"],
-        parameter_count=body["parameter_count"],
-        description=body["description"],
-        tags=tuple(body["tags"]),
-        source=body["source"],
-        source_kind=body["source_kind"],
-        license=body["license"],
-        visibility="private" if body["private"] else "public",
-        owner=body["owner"],
-        download_count=body["downloads"],
-        created_at=_time(body["created_at"]),
-        updated_at=_time(body["updated_at"]),
-        latest_revision=body["latest_revision"],
-    )
-
-
-def _files(body: list[dict[str, Any]]) -> tuple[FileEntry, ...]:
-    return tuple(sorted(FileEntry(f["path"], int(f["size"]), f["sha256"]) for f in body))
-
-
-def _revision(body: dict[str, Any]) -> RevisionInfo:
-    return RevisionInfo(
-        digest=body["digest"],
-        created_at=_time(body["created_at"]),
-        uploader=body["uploader"],
-        message=body["message"],
-        aliases=tuple(body["aliases"]),
-        files=_files(body["files"]),
-    )
+def _manifest(revision: records.RevisionInfo) -> Manifest:
+    return Manifest(tuple(sorted(revision.files)))
 
 
 class RegistryServer:
@@ -124,13 +67,12 @@ class RegistryServer:
         if response.is_success:
             return
         try:
-            error = response.json()["error"]
-            code, message = error["code"], error["message"]
-        except (ValueError, KeyError, TypeError):
+            error = records.ErrorBody.model_validate_json(response.content).error
+            code, message = error.code, error.message
+        except ValueError:
             code, message = "http_error", response.text[:300] or response.reason_phrase
-        if code in _PRESET_ERRORS:  # the server's message names the file and the fix
-            raise _PRESET_ERRORS[code](self.url, message, "")
-        raise _ERRORS.get(code, SourceError)(f"{self.url}: {message}")
+        # The server's message names the preset or file and the fix.
+        raise error_from(code, f"{self.url}: {message}")
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
@@ -149,33 +91,25 @@ class RegistryServer:
 
     # === Reading ===
 
-    def search(self, query: str = "", **params: Any) -> SearchPage:
-        params = {k: v for k, v in params.items() if v is not None}
-        body = self._request("GET", "/api/v1/presets", params={"q": query, **params}).json()
-        return SearchPage(
-            items=tuple(_summary(item) for item in body["items"]),
-            total=body["total"],
-            page=body["page"],
-            per_page=body["per_page"],
-            total_is_exact=body["total_is_exact"],
-        )
+    def search(self, asked: records.SearchRequest) -> records.SearchPage:
+        response = self._request("GET", "/api/v1/presets", params=asked.query_parameters())
+        return records.SearchPage.model_validate_json(response.content)
 
-    def detail(self, handle: CatalogHandle) -> PresetDetail:
-        body = self._request("GET", self._preset_path(handle)).json()
-        return PresetDetail(
-            summary=_summary(body), revisions=tuple(_revision(r) for r in body["revisions"])
-        )
+    def detail(self, handle: CatalogHandle) -> records.PresetDetail:
+        response = self._request("GET", self._preset_path(handle))
+        return records.PresetDetail.model_validate_json(response.content)
 
     def revision(self, handle: CatalogHandle) -> Manifest:
         """The files of the revision `handle.ref` names (latest if None), checked
         against the revision id the server gave."""
         ref = quote(handle.ref or "latest", safe="")
-        body = self._request("GET", f"{self._preset_path(handle)}/revisions/{ref}").json()
-        manifest = Manifest(_files(body["files"]))
-        if not hmac.compare_digest(manifest.revision_id, body["digest"]):
+        response = self._request("GET", f"{self._preset_path(handle)}/revisions/{ref}")
+        revision = records.RevisionInfo.model_validate_json(response.content)
+        manifest = _manifest(revision)
+        if not hmac.compare_digest(manifest.revision_id, revision.digest):
             raise ChecksumMismatchError(
                 f"{handle} from {self.url}",
-                body["digest"],
+                revision.digest,
                 manifest.revision_id,
                 fix="The server's file list does not hash to the revision it named; "
                 "report it to the server's operator.",
@@ -245,16 +179,24 @@ class RegistryServer:
             headers["Authorization"] = self.http.headers["Authorization"]
         return headers
 
-    def whoami(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._request("GET", "/api/v1/whoami").json()
-        return result
+    def whoami(self) -> records.WhoAmI:
+        return records.WhoAmI.model_validate_json(self._request("GET", "/api/v1/whoami").content)
 
     # === Writing ===
 
-    def upload(self, source: Path, handle: CatalogHandle, **params: Any) -> Any:
+    def upload(self, source: Path, request: UploadRequest) -> records.Uploaded:
         """Send a directory (as a tar stream, built as it is sent) or an archive,
         with a byte progress bar on terminals."""
-        params = {k: v for k, v in params.items() if v is not None and v != ()}
+        handle = request.handle
+        params = {
+            "description": request.description,
+            "tags": list(request.tags) or None,
+            "private": request.private,
+            "alias": request.alias,
+            "message": request.message or None,
+            "license": request.license,
+        }
+        params = {k: v for k, v in params.items() if v is not None}
         if source.is_dir():
             tar = TarStream(source)
             size, chunks, content_type = tar.size, tar.chunks, "application/x-tar"
@@ -272,14 +214,15 @@ class RegistryServer:
                 content=_advancing(chunks(), advance),
                 headers={"Content-Type": content_type, "Content-Length": str(size)},
             )
-        return response.json()
+        return records.Uploaded.model_validate_json(response.content)
 
-    def alias(self, handle: CatalogHandle, alias: str, revision: str) -> Any:
-        return self._request(
+    def alias(self, handle: CatalogHandle, alias: str, revision: str) -> records.AliasOut:
+        response = self._request(
             "PUT",
             f"{self._preset_path(handle)}/aliases/{quote(alias, safe='')}",
-            json={"revision": revision},
-        ).json()
+            json=records.AliasIn(revision=revision).model_dump(),
+        )
+        return records.AliasOut.model_validate_json(response.content)
 
     def delete(self, handle: CatalogHandle) -> None:
         self._request("DELETE", self._preset_path(handle))

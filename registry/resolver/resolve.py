@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from registry.catalog.database import Catalog
 from registry.catalog.models import Alias, Preset, Revision
 from registry.catalog.queries import EVERYONE, find_preset, revision_manifest
-from registry.catalog.service import PresetSpec, create_revision, move_alias, upsert_preset
+from registry.catalog.service import PresetSpec, move_alias, record_revision, upsert_preset
 from registry.config import Settings
 from registry.errors import (
     ChecksumMismatchError,
@@ -81,7 +81,14 @@ def _local_name(path: Path) -> str:
 
 
 class Resolver:
-    """Turns handles into verified revisions in the store, recording them in the catalog."""
+    """Turns handles into verified revisions in the store, recording them in the catalog.
+
+    Catalog names (`namespace/name[@ref]`) are looked up in one place, chosen
+    once: the embedded catalog, or the registry server of `settings.url`. The
+    embedded catalog is opened (migrated, seeded) only when something needs it,
+    so a resolver for a server never touches one unless asked to record a local
+    folder or a Kaggle or Hub download.
+    """
 
     def __init__(
         self,
@@ -91,14 +98,29 @@ class Resolver:
         store: Store | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
-        self.catalog = catalog or Catalog.open(self.settings.db_url)
+        self._catalog = catalog
         self.store = store or Store(self.settings.home / "store")
         self.store.cleanup_temp()
         self.server: RegistryServer | None = None
+        self._resolve_name = self._resolve_catalog
         if self.settings.url:
             from registry.resolver.remote import RegistryServer
 
             self.server = RegistryServer(self.settings.url, token=self.settings.token)
+            self._resolve_name = self._resolve_from_server
+
+    @property
+    def catalog(self) -> Catalog:
+        """The embedded catalog, opened on first use."""
+        if self._catalog is None:
+            self._catalog = Catalog.open(self.settings.db_url)
+        return self._catalog
+
+    def close(self) -> None:
+        if self._catalog is not None:
+            self._catalog.close()
+        if self.server is not None:
+            self.server.close()
 
     def resolve(
         self, handle: str | Handle, *, force: bool = False, verify: Verify = "fast"
@@ -114,10 +136,8 @@ class Resolver:
         parsed = parse_handle(handle) if isinstance(handle, str) else handle
         if isinstance(parsed, LocalHandle):
             resolved = self._ingest_local(parsed.path)
-        elif isinstance(parsed, CatalogHandle) and self.server is not None:
-            resolved = self._resolve_from_server(parsed, force=force)
         elif isinstance(parsed, CatalogHandle):
-            resolved = self._resolve_catalog(parsed, force=force)
+            resolved = self._resolve_name(parsed, force=force)
         else:
             resolved = self._resolve_remote(parsed, into=None, force=force)
         if verify:
@@ -164,7 +184,7 @@ class Resolver:
         )
         with self.catalog.transaction() as session:
             preset = upsert_preset(session, spec)
-            revision = create_revision(session, preset, manifest, message=f"synced from {path}")
+            revision = record_revision(session, preset, manifest, message=f"synced from {path}")[0]
             session.flush()
             move_alias(session, preset, "latest", revision)
             name = f"{preset.namespace}/{preset.name}"
@@ -362,7 +382,9 @@ class Resolver:
         tree = self.store.publish_tree(manifest)
         with self.catalog.transaction() as session:
             preset = _preset_for_source(session, handle, into, architecture)
-            revision = create_revision(session, preset, manifest, message=f"synced from {handle}")
+            revision = record_revision(session, preset, manifest, message=f"synced from {handle}")[
+                0
+            ]
             session.flush()
             move_alias(session, preset, "latest", revision)
             name = f"{preset.namespace}/{preset.name}"

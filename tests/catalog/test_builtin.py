@@ -23,7 +23,7 @@ def test_the_seed_presets_are_listed_unsynced(catalog: Catalog) -> None:
         for name, seed in backbone_presets.items():
             detail = preset_detail(session, name)
             assert detail is not None
-            summary = detail.summary
+            summary = detail
             assert summary.full_name == f"keras/{name}"
             assert summary.description == seed["metadata"]["description"]
             assert summary.parameter_count == seed["metadata"]["params"]
@@ -38,7 +38,7 @@ def test_the_demo_preset_has_its_revision_and_files(catalog: Catalog) -> None:
     with catalog.transaction() as session:
         detail = preset_detail(session, "keras/gpt2_tiny_demo")
     assert detail is not None
-    assert detail.summary.latest_revision == manifest.revision_id
+    assert detail.latest_revision == manifest.revision_id
     (revision,) = detail.revisions
     assert revision.aliases == ("latest",)
     assert {(f.path, f.size, f.sha256) for f in revision.files} == {

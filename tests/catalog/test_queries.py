@@ -13,9 +13,9 @@ from registry.catalog.queries import SearchFilters, Viewer, find_preset, search_
 from registry.catalog.service import (
     PresetSpec,
     create_preset,
-    create_revision,
     move_alias,
     record_download,
+    record_revision,
 )
 from registry.preset.manifest import FileEntry, Manifest
 
@@ -61,7 +61,7 @@ def filled(catalog: Catalog) -> Catalog:
             record_download(session, popular)
         session.flush()
         manifest = Manifest((FileEntry("config.json", 2, "0" * 64),))
-        move_alias(session, popular, "latest", create_revision(session, popular, manifest))
+        move_alias(session, popular, "latest", record_revision(session, popular, manifest)[0])
     return catalog
 
 

@@ -18,9 +18,9 @@ from registry.catalog.service import (
     authenticate,
     create_alias,
     create_preset,
-    create_revision,
     create_token,
     move_alias,
+    record_revision,
     record_token_use,
     revoke_token,
     token_use_is_stale,
@@ -81,7 +81,7 @@ def test_racing_alias_creators_leave_one_alias(catalog: Catalog) -> None:
     with catalog.transaction() as session:
         preset = create_preset(session, SPEC)
         session.flush()
-        revision_id = create_revision(session, preset, MANIFEST).id
+        revision_id = record_revision(session, preset, MANIFEST)[0].id
 
     def add_alias(session: object) -> int:
         preset = find_preset(session, "team/shared", viewer=Viewer("alice"))  # type: ignore[arg-type]
@@ -100,7 +100,7 @@ def test_revision_and_files_land_together_or_not_at_all(catalog: Catalog) -> Non
     with pytest.raises(IntegrityError), catalog.transaction() as session:
         preset = find_preset(session, "team/shared", viewer=Viewer("alice"))
         assert preset is not None
-        create_revision(session, preset, broken)
+        record_revision(session, preset, broken)
     with catalog.transaction() as session:
         revisions = (
             select(func.count()).select_from(Revision).where(Revision.preset_id == preset_id)
@@ -116,9 +116,9 @@ def test_revisions_are_content_addressed_and_idempotent(catalog: Catalog) -> Non
     with catalog.transaction() as session:
         preset = create_preset(session, SPEC)
         session.flush()
-        first = create_revision(session, preset, MANIFEST, uploader="alice", message="v1")
+        first = record_revision(session, preset, MANIFEST, uploader="alice", message="v1")[0]
         session.flush()
-        again = create_revision(session, preset, MANIFEST, uploader="alice", message="v1 again")
+        again = record_revision(session, preset, MANIFEST, uploader="alice", message="v1 again")[0]
         assert again.id == first.id and first.digest == MANIFEST.revision_id
         move_alias(session, preset, "latest", first)
     with catalog.transaction() as session:
@@ -137,11 +137,11 @@ def test_moving_latest(catalog: Catalog) -> None:
     with catalog.transaction() as session:
         preset = create_preset(session, SPEC)
         session.flush()
-        move_alias(session, preset, "latest", create_revision(session, preset, MANIFEST))
-        move_alias(session, preset, "latest", create_revision(session, preset, newer))
+        move_alias(session, preset, "latest", record_revision(session, preset, MANIFEST)[0])
+        move_alias(session, preset, "latest", record_revision(session, preset, newer)[0])
     with catalog.transaction() as session:
         detail = preset_detail(session, "team/shared")
-        assert detail is not None and detail.summary.latest_revision == newer.revision_id
+        assert detail is not None and detail.latest_revision == newer.revision_id
         assert [r.aliases for r in detail.revisions] == [("latest",), ()]
 
 
@@ -216,7 +216,7 @@ def test_revisions_are_immutable(catalog: Catalog) -> None:
     with catalog.transaction() as session:
         preset = create_preset(session, SPEC)
         session.flush()
-        revision = create_revision(session, preset, MANIFEST, message="v1")
+        revision = record_revision(session, preset, MANIFEST, message="v1")[0]
     with pytest.raises(CatalogError, match="immutable"), catalog.transaction() as session:
         stored = session.get(Revision, revision.id)
         assert stored is not None

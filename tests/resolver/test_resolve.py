@@ -120,8 +120,8 @@ def test_local_folders_are_copied_never_modified(resolver: Resolver, tmp_path: P
     assert resolved.preset.startswith("local/my_preset-")
     with resolver.catalog.transaction(write=False) as session:
         detail = preset_detail(session, resolved.preset, viewer=EVERYONE)
-    assert detail is not None and detail.summary.source == source.as_uri()
-    assert detail.summary.latest_revision == resolved.digest
+    assert detail is not None and detail.source == source.as_uri()
+    assert detail.latest_revision == resolved.digest
     # The catalog name now resolves too, from the store.
     assert resolver.resolve(resolved.preset).path == resolved.path
 

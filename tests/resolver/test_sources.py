@@ -103,8 +103,8 @@ def test_hub_presets_sync_and_load(our_hub: dict[str, Path], resolver: Resolver,
     assert backbone.hidden_dim == 32
     with resolver.catalog.transaction(write=False) as session:
         detail = preset_detail(session, resolved.preset, viewer=EVERYONE)
-    assert detail is not None and detail.summary.source == f"hf://{repo}"
-    assert detail.summary.latest_revision == resolved.digest
+    assert detail is not None and detail.source == f"hf://{repo}"
+    assert detail.latest_revision == resolved.digest
     # Nothing of the client's own bookkeeping lands in the revision.
     assert not any(f.path.startswith(".cache") for f in resolved.manifest.files)
 
@@ -190,8 +190,8 @@ def test_a_builtin_preset_syncs_through_its_kaggle_handle(
     assert resolved.preset == "keras/gpt2_base_en"
     with resolver.catalog.transaction(write=False) as session:
         detail = preset_detail(session, "gpt2_base_en", viewer=EVERYONE)
-    assert detail is not None and detail.summary.synced
-    assert detail.summary.source == "kaggle://keras/gpt2/keras/gpt2_base_en/3"
+    assert detail is not None and detail.synced
+    assert detail.source == "kaggle://keras/gpt2/keras/gpt2_base_en/3"
 
 
 def test_a_corrupted_kaggle_download_is_refused(

@@ -31,13 +31,16 @@ def remote(live: LiveServer, tmp_path: Path) -> Registry:
     registry = Registry(live.url, cache_dir=tmp_path / "client", token=live.token("alice"))
     yield registry  # type: ignore[misc]
     registry.close()
+    # Searches, uploads, loads and verifies went to the server and the store:
+    # no catalog was opened (created, migrated, seeded) on the client's machine.
+    assert not (tmp_path / "client" / "catalog.db").exists()
 
 
 def test_search_and_info(remote: Registry) -> None:
     found = remote.search("tiny demo")
     assert [p.full_name for p in found.items] == ["keras/gpt2_tiny_demo"]
     detail = remote.info("gpt2_tiny_demo")
-    assert detail.summary.parameter_count == 78144 and detail.revisions[0].aliases == ("latest",)
+    assert detail.parameter_count == 78144 and detail.revisions[0].aliases == ("latest",)
     with pytest.raises(PresetNotFoundError):
         remote.info("keras/absent")
 

@@ -4,15 +4,16 @@ then the revision a reference names, then its verified files on disk."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
-from fastapi import Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from registry.catalog.queries import (
     EVERYONE,
-    PresetDetail,
     find_preset,
     preset_detail,
     revision_manifest,
@@ -20,10 +21,29 @@ from registry.catalog.queries import (
 from registry.catalog.service import record_download
 from registry.errors import PresetNotFoundError
 from registry.preset.manifest import FileEntry, Manifest
+from registry.records import PresetDetail
 from registry.resolver.handles import CatalogHandle
 from registry.resolver.resolve import Resolved, pick_revision
 from web.auth import Principal
 from web.services import Services
+
+Endpoint = Callable[..., Awaitable[Any]]
+
+
+def file_route(router: APIRouter, path: str, operation_id: str) -> Callable[[Endpoint], Endpoint]:
+    """Register a file download on GET, and its headers alone on HEAD (the Hub's
+    clients ask first); the endpoint's docstring is the summary."""
+
+    def register(endpoint: Endpoint) -> Endpoint:
+        summary = (endpoint.__doc__ or "").strip().splitlines()[0]
+        router.head(path, summary=f"{summary}: headers only", response_class=Response,
+                    operation_id=f"head_{operation_id}")(endpoint)  # fmt: skip
+        return router.get(
+            path, summary=summary, response_class=Response, operation_id=f"get_{operation_id}",
+            responses={200: {"content": {"application/octet-stream": {}}}},
+        )(endpoint)  # fmt: skip
+
+    return register
 
 
 class BlobResponse(FileResponse):

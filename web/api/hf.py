@@ -23,16 +23,16 @@ import datetime as dt
 import hashlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from registry.catalog.queries import PresetDetail
 from registry.config import DEFAULT_NAMESPACE
 from registry.errors import PresetNotFoundError
 from registry.preset.manifest import FileEntry
+from registry.records import PresetDetail
 from web.api import common
-from web.auth import Principal, PrincipalDep
+from web.auth import Caller, CallerDep, Principal, PrincipalDep
 from web.services import Services, ServicesDep
 
 router = APIRouter(tags=["huggingface"])
@@ -105,7 +105,7 @@ def _hub_time(moment: dt.datetime) -> str:
 
 
 def _model_info(detail: PresetDetail, found: common.RevisionRef) -> dict[str, Any]:
-    summary = detail.summary
+    summary = detail
     return {
         "_id": found.digest[:24],
         "id": summary.full_name,
@@ -114,10 +114,10 @@ def _model_info(detail: PresetDetail, found: common.RevisionRef) -> dict[str, An
         "sha": commit_of(found.digest),
         "lastModified": _hub_time(summary.updated_at),
         "createdAt": _hub_time(summary.created_at),
-        "private": summary.visibility == "private",
+        "private": summary.private,
         "disabled": False,
         "gated": False,
-        "downloads": summary.download_count,
+        "downloads": summary.downloads,
         "likes": 0,
         "library_name": "keras-hub",
         "tags": ["keras", *summary.tags],
@@ -216,9 +216,8 @@ async def tree_path(
     return await _guarded(_tree, svc, who, namespace, name, rev, path, recursive)
 
 
-async def _resolve_file(
-    request: Request, svc: Services, who: Principal, namespace: str, name: str, rev: str, path: str
-) -> Response:
+async def _resolve_file(caller: Caller, namespace: str, name: str, rev: str, path: str) -> Response:
+    request, svc, who = caller.request, caller.svc, caller.who
     try:
         found = await run_in_threadpool(_revision, svc, who, namespace, name, rev)
         entry = found.entry(path)
@@ -236,43 +235,13 @@ async def _resolve_file(
     return await common.serve_file(request, svc, found, entry, headers)
 
 
-@router.head(
-    "/{namespace}/{name}/resolve/{rev}/{path:path}",
-    summary="A file's metadata (Hub protocol)",
-    response_class=Response,
-    operation_id="hub_head_file",
-)
-@router.get(
-    "/{namespace}/{name}/resolve/{rev}/{path:path}",
-    summary="Download a file (Hub protocol)",
-    response_class=Response,
-    operation_id="hub_get_file",
-)
-async def resolve(
-    namespace: str,
-    name: str,
-    rev: str,
-    path: str,
-    request: Request,
-    svc: ServicesDep,
-    who: PrincipalDep,
-) -> Response:
-    return await _resolve_file(request, svc, who, namespace, name, rev, path)
+@common.file_route(router, "/{namespace}/{name}/resolve/{rev}/{path:path}", "hub_file")
+async def resolve(namespace: str, name: str, rev: str, path: str, caller: CallerDep) -> Response:
+    """A file of a revision (Hub protocol; ranges work)."""
+    return await _resolve_file(caller, namespace, name, rev, path)
 
 
-@router.head(
-    "/{name}/resolve/{rev}/{path:path}",
-    summary="A file's metadata, default namespace (Hub protocol)",
-    response_class=Response,
-    operation_id="hub_head_bare_file",
-)
-@router.get(
-    "/{name}/resolve/{rev}/{path:path}",
-    summary="Download a file of the default namespace (Hub protocol)",
-    response_class=Response,
-    operation_id="hub_get_bare_file",
-)
-async def resolve_bare(
-    name: str, rev: str, path: str, request: Request, svc: ServicesDep, who: PrincipalDep
-) -> Response:
-    return await _resolve_file(request, svc, who, DEFAULT_NAMESPACE, name, rev, path)
+@common.file_route(router, "/{name}/resolve/{rev}/{path:path}", "hub_bare_file")
+async def resolve_bare(name: str, rev: str, path: str, caller: CallerDep) -> Response:
+    """A file of a preset of the default namespace (Hub protocol)."""
+    return await _resolve_file(caller, DEFAULT_NAMESPACE, name, rev, path)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import keras
 
-from registry.architectures.backbone import Backbone
+from registry.architectures.backbone import Backbone, token_embedding_layer, token_inputs
 from registry.architectures.bert.layers import HIDDEN_ACTIVATIONS, TransformerEncoder
 from registry.architectures.bert.spec import SPEC
 from registry.architectures.bert.weights import DEFAULTS
 from registry.architectures.initializers import skippable
-from registry.architectures.spec import ArchitectureSpec
 from registry.architectures.transformer import LayerNormalization, PositionEmbedding
 
 LAYER_NORM_EPSILON = 1e-12
@@ -22,7 +21,7 @@ def _truncated_normal() -> keras.initializers.Initializer:
     return skippable(keras.initializers.TruncatedNormal(stddev=0.02))
 
 
-class BertBackbone(Backbone):
+class BertBackbone(Backbone, spec=SPEC):
     """BERT core network: embeddings, post-norm encoder blocks, a tanh pooler.
 
     Weights, variable paths and config match keras-hub's `BertBackbone`, so a
@@ -72,8 +71,6 @@ class BertBackbone(Backbone):
         ```
     """
 
-    spec: ClassVar[ArchitectureSpec] = SPEC
-
     def __init__(
         self,
         vocabulary_size: int,
@@ -88,27 +85,22 @@ class BertBackbone(Backbone):
         dtype: Any = None,
         **kwargs: Any,
     ) -> None:
-        SPEC.check_arguments(
-            {
-                "vocabulary_size": vocabulary_size,
-                "num_layers": num_layers,
-                "num_heads": num_heads,
-                "hidden_dim": hidden_dim,
-                "intermediate_dim": intermediate_dim,
-                "dropout": dropout,
-                "max_sequence_length": max_sequence_length,
-                "num_segments": num_segments,
-                "hidden_activation": hidden_activation,
-            }
-        )
+        arguments = {
+            "vocabulary_size": vocabulary_size,
+            "num_layers": num_layers,
+            "num_heads": num_heads,
+            "hidden_dim": hidden_dim,
+            "intermediate_dim": intermediate_dim,
+            "dropout": dropout,
+            "max_sequence_length": max_sequence_length,
+            "num_segments": num_segments,
+            "hidden_activation": hidden_activation,
+        }
+        SPEC.check_arguments(arguments)
 
         # === Layers ===
-        self.token_embedding = keras.layers.ReversibleEmbedding(
-            input_dim=vocabulary_size,
-            output_dim=hidden_dim,
-            embeddings_initializer=_truncated_normal(),
-            dtype=dtype,
-            name="token_embedding",
+        self.token_embedding = token_embedding_layer(
+            vocabulary_size, hidden_dim, _truncated_normal(), dtype
         )
         self.position_embedding = PositionEmbedding(
             sequence_length=max_sequence_length,
@@ -153,57 +145,29 @@ class BertBackbone(Backbone):
         )
 
         # === Functional Model ===
-        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
-        padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
-        tokens = self.token_embedding(token_ids)  # (B, T, hidden)
+        inputs = token_inputs(SPEC.inputs)
+        tokens = self.token_embedding(inputs["token_ids"])  # (B, T, hidden)
         positions = self.position_embedding(tokens)  # (B, T, hidden)
-        segments = self.segment_embedding(segment_ids)  # (B, T, hidden)
+        segments = self.segment_embedding(inputs["segment_ids"])  # (B, T, hidden)
         x = self.embeddings_add((tokens, positions, segments))
         x = self.embeddings_layer_norm(x)
         x = self.embeddings_dropout(x)
         for block in self.transformer_layers:
-            x = block(x, padding_mask=padding_mask)  # (B, T, hidden)
+            x = block(x, padding_mask=inputs["padding_mask"])  # (B, T, hidden)
         sequence_output = x
         pooled_output = self.pooled_dense(x[:, 0, :])  # (B, hidden), from [CLS]
         super().__init__(
-            inputs={
-                "token_ids": token_ids,
-                "segment_ids": segment_ids,
-                "padding_mask": padding_mask,
-            },
+            inputs=inputs,
             outputs={"sequence_output": sequence_output, "pooled_output": pooled_output},
+            arguments=arguments,
             dtype=dtype,
             **kwargs,
         )
 
-        # === Config ===
-        self.vocabulary_size = vocabulary_size
-        self.num_layers = num_layers
-        self.num_heads = num_heads
-        self.hidden_dim = hidden_dim
-        self.intermediate_dim = intermediate_dim
-        self.dropout = dropout
-        self.max_sequence_length = max_sequence_length
-        self.num_segments = num_segments
-        self.hidden_activation = hidden_activation
-
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
-        config.update(
-            {
-                "vocabulary_size": self.vocabulary_size,
-                "num_layers": self.num_layers,
-                "num_heads": self.num_heads,
-                "hidden_dim": self.hidden_dim,
-                "intermediate_dim": self.intermediate_dim,
-                "dropout": self.dropout,
-                "max_sequence_length": self.max_sequence_length,
-                "num_segments": self.num_segments,
-            }
-        )
         # keras-hub's own configs have no `hidden_activation`: write it only
         # when it is not keras-hub's, so keras-hub presets round-trip unchanged.
-        if self.hidden_activation != DEFAULTS["hidden_activation"]:
-            config["hidden_activation"] = self.hidden_activation
+        if self.hidden_activation == DEFAULTS["hidden_activation"]:
+            del config["hidden_activation"]
         return config

@@ -10,10 +10,11 @@ are ignored.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from registry.architectures.bert.weights import (
     DEFAULTS,
@@ -24,8 +25,18 @@ from registry.architectures.bert.weights import (
     TOKEN_EMBEDDING,
     encoder_block,
 )
-from registry.architectures.spec import Shapes, TensorRow, transposed
+from registry.architectures.spec import Shapes, TensorRow, linear_kernel
+from registry.architectures.transformers_checkpoint import (
+    check_declared_sizes,
+    is_contiguous,
+    layer_indices,
+    unsupported,
+)
 from registry.errors import PresetFormatError, WeightsMismatchError
+
+MODEL_TYPES: tuple[str, ...] = ("bert",)
+# BertForMaskedLM, BertForSequenceClassification, ... save the encoder as `bert.*`.
+PREFIXES: tuple[str, ...] = ("bert.",)
 
 # transformers' `hidden_act` -> BertBackbone's `hidden_activation`.
 HIDDEN_ACTIVATIONS = {
@@ -48,28 +59,27 @@ _SIZED_BY = (
 _CHECKPOINT = "It is not a BERT checkpoint transformers wrote; re-save it with `save_pretrained`."
 
 
-def _refuse(path: Path, field: str, value: Any, why: str) -> NoReturn:
-    raise PresetFormatError(
-        path,
-        f"sets {field}={value!r}, which BertBackbone does not implement ({why}).",
-        "Only standard BERT checkpoints convert: absolute positions, GELU, epsilon 1e-12, "
-        "an encoder without cross-attention.",
-    )
+_refuse = functools.partial(
+    unsupported,
+    backbone="BertBackbone",
+    fix="Only standard BERT checkpoints convert: absolute positions, GELU, epsilon 1e-12, "
+    "an encoder without cross-attention.",
+)
 
 
 def _check_supported(path: Path, hf_config: Mapping[str, Any]) -> None:
     activation = hf_config.get("hidden_act", "gelu")
     if not isinstance(activation, str) or activation not in HIDDEN_ACTIVATIONS:
-        _refuse(path, "hidden_act", activation, f"it computes {sorted(HIDDEN_ACTIVATIONS)}")
+        raise _refuse(path, "hidden_act", activation, f"it computes {sorted(HIDDEN_ACTIVATIONS)}")
     position_type = hf_config.get("position_embedding_type", "absolute")
     if position_type != "absolute":
-        _refuse(path, "position_embedding_type", position_type, "its positions are absolute")
+        raise _refuse(path, "position_embedding_type", position_type, "its positions are absolute")
     epsilon = hf_config.get("layer_norm_eps", LAYER_NORM_EPSILON)
     if epsilon != LAYER_NORM_EPSILON:
-        _refuse(path, "layer_norm_eps", epsilon, "its layer norms use 1e-12, as keras-hub's")
+        raise _refuse(path, "layer_norm_eps", epsilon, "its layer norms use 1e-12, as keras-hub's")
     for field in ("is_decoder", "add_cross_attention"):
         if hf_config.get(field, False):
-            _refuse(path, field, hf_config[field], "it is a bidirectional encoder only")
+            raise _refuse(path, field, hf_config[field], "it is a bidirectional encoder only")
 
 
 def _check_tensors(path: Path, shapes: Shapes) -> None:
@@ -91,19 +101,9 @@ def _check_tensors(path: Path, shapes: Shapes) -> None:
         )
 
 
-def _declared(path: Path, hf_config: Mapping[str, Any], field: str, found: int) -> None:
-    declared = hf_config.get(field)
-    if declared is not None and declared != found:
-        raise WeightsMismatchError(
-            path,
-            f"declares {field}={declared!r}, but the weights have {found}.",
-            "The config and weights come from different models; keep them together.",
-        )
-
-
 def _num_layers(path: Path, shapes: Shapes) -> int:
-    layers = {int(match.group(1)) for key in shapes if (match := _LAYER_KEY.match(key))}
-    if not layers or layers != set(range(len(layers))):
+    layers = layer_indices(shapes, _LAYER_KEY)
+    if not is_contiguous(layers):
         raise WeightsMismatchError(
             path, f"has missing or non-contiguous encoder layers {sorted(layers)}.", _CHECKPOINT
         )
@@ -130,15 +130,16 @@ def arguments(config_path: Path, hf_config: Mapping[str, Any], shapes: Shapes) -
     intermediate_dim = shapes["encoder.layer.0.intermediate.dense.weight"][0]
     max_sequence_length = shapes["embeddings.position_embeddings.weight"][0]
     num_segments = shapes["embeddings.token_type_embeddings.weight"][0]
-    for field, found in (
-        ("vocab_size", vocabulary_size),
-        ("hidden_size", hidden_dim),
-        ("num_hidden_layers", num_layers),
-        ("intermediate_size", intermediate_dim),
-        ("max_position_embeddings", max_sequence_length),
-        ("type_vocab_size", num_segments),
-    ):
-        _declared(config_path, hf_config, field, found)
+    check_declared_sizes(
+        config_path,
+        hf_config,
+        vocabulary_size,
+        hidden_dim,
+        num_layers,
+        intermediate_dim,
+        max_position_embeddings=max_sequence_length,
+        type_vocab_size=num_segments,
+    )
     converted = {
         "vocabulary_size": vocabulary_size,
         "num_layers": num_layers,
@@ -166,7 +167,7 @@ def _dense(key: str, group: str, inputs: int, outputs: int) -> list[TensorRow]:
     # A torch Linear weight is (out, in); the loader reshapes the transposed
     # (in, out) to the variable's shape, e.g. (hidden, heads, head_dim).
     return [
-        TensorRow(f"{key}.weight", (outputs, inputs), (f"{group}/vars/0",), transposed),
+        linear_kernel(key, (outputs, inputs), group),
         TensorRow(f"{key}.bias", (outputs,), (f"{group}/vars/1",)),
     ]
 

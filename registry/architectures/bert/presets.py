@@ -8,23 +8,15 @@ here) is a `BertBackbone`, as its description says.
 
 from __future__ import annotations
 
-from registry.architectures.spec import BuiltinPreset
+import functools
 
+from registry.architectures.spec import kaggle_preset
 
-def _preset(
-    name: str, kaggle_model: str, version: int, params: int, description: str
-) -> BuiltinPreset:
-    return BuiltinPreset(
-        name=name,
-        architecture="BertBackbone",
-        description=description,
-        params=params,
-        kaggle_handle=f"kaggle://keras/{kaggle_model}/keras/{name}/{version}",
-    )
+_bert = functools.partial(kaggle_preset, "BertBackbone")
 
 
 PRESETS = (
-    _preset(
+    _bert(
         "bert_tiny_en_uncased",
         "bert",
         3,
@@ -32,7 +24,7 @@ PRESETS = (
         "2-layer BERT model where all input is lowercased. Trained on English Wikipedia"
         " + BooksCorpus.",
     ),
-    _preset(
+    _bert(
         "bert_small_en_uncased",
         "bert",
         3,
@@ -40,7 +32,7 @@ PRESETS = (
         "4-layer BERT model where all input is lowercased. Trained on English Wikipedia"
         " + BooksCorpus.",
     ),
-    _preset(
+    _bert(
         "bert_medium_en_uncased",
         "bert",
         3,
@@ -48,7 +40,7 @@ PRESETS = (
         "8-layer BERT model where all input is lowercased. Trained on English Wikipedia"
         " + BooksCorpus.",
     ),
-    _preset(
+    _bert(
         "bert_base_en_uncased",
         "bert",
         3,
@@ -56,21 +48,21 @@ PRESETS = (
         "12-layer BERT model where all input is lowercased. Trained on English "
         "Wikipedia + BooksCorpus.",
     ),
-    _preset(
+    _bert(
         "bert_base_en",
         "bert",
         3,
         108_310_272,
         "12-layer BERT model where case is maintained. Trained on English Wikipedia + BooksCorpus.",
     ),
-    _preset(
+    _bert(
         "bert_base_zh",
         "bert",
         3,
         102_267_648,
         "12-layer BERT model. Trained on Chinese Wikipedia.",
     ),
-    _preset(
+    _bert(
         "bert_base_multi",
         "bert",
         3,
@@ -78,7 +70,7 @@ PRESETS = (
         "12-layer BERT model where case is maintained. Trained on trained on Wikipedias"
         " of 104 languages",
     ),
-    _preset(
+    _bert(
         "bert_large_en_uncased",
         "bert",
         3,
@@ -86,14 +78,14 @@ PRESETS = (
         "24-layer BERT model where all input is lowercased. Trained on English "
         "Wikipedia + BooksCorpus.",
     ),
-    _preset(
+    _bert(
         "bert_large_en",
         "bert",
         3,
         333_579_264,
         "24-layer BERT model where case is maintained. Trained on English Wikipedia + BooksCorpus.",
     ),
-    _preset(
+    _bert(
         "bert_tiny_en_uncased_sst2",
         "bert",
         5,
@@ -101,7 +93,7 @@ PRESETS = (
         "The bert_tiny_en_uncased backbone model fine-tuned on the SST-2 sentiment "
         "analysis dataset.",
     ),
-    _preset(
+    _bert(
         "all_minilm_l6_v2_en",
         "sentence-transformers",
         1,
@@ -110,7 +102,7 @@ PRESETS = (
         "dense vectors. Trained on 1B+ sentence pairs for semantic similarity, search, "
         "and clustering.",
     ),
-    _preset(
+    _bert(
         "all_minilm_l6_v1_en",
         "sentence-transformers",
         1,
@@ -118,7 +110,7 @@ PRESETS = (
         "6-layer MiniLM sentence embedding model (v1). Maps sentences to "
         "384-dimensional dense vectors.",
     ),
-    _preset(
+    _bert(
         "all_minilm_l12_v2_en",
         "sentence-transformers",
         1,
@@ -127,7 +119,7 @@ PRESETS = (
         "dense vectors. Higher accuracy than the L6 variant with moderate speed "
         "tradeoff.",
     ),
-    _preset(
+    _bert(
         "paraphrase_minilm_l3_v2_en",
         "sentence-transformers",
         1,
@@ -135,7 +127,7 @@ PRESETS = (
         "3-layer MiniLM model for paraphrase detection. Ultra-fast with 384-dimensional"
         " sentence embeddings.",
     ),
-    _preset(
+    _bert(
         "paraphrase_minilm_l6_v2_en",
         "sentence-transformers",
         1,
@@ -143,14 +135,14 @@ PRESETS = (
         "6-layer MiniLM model for paraphrase detection. Fast with 384-dimensional "
         "sentence embeddings.",
     ),
-    _preset(
+    _bert(
         "paraphrase_minilm_l12_v2_en",
         "sentence-transformers",
         1,
         33_360_000,
         "12-layer MiniLM model for paraphrase detection with 384-dimensional sentence embeddings.",
     ),
-    _preset(
+    _bert(
         "multi_qa_minilm_l6_cos_v1_en",
         "sentence-transformers",
         1,
@@ -158,7 +150,7 @@ PRESETS = (
         "6-layer MiniLM model for semantic search with cosine similarity. Trained on "
         "215M QA pairs.",
     ),
-    _preset(
+    _bert(
         "multi_qa_minilm_l6_dot_v1_en",
         "sentence-transformers",
         1,
@@ -166,7 +158,7 @@ PRESETS = (
         "6-layer MiniLM model for semantic search with dot-product similarity. Trained "
         "on 215M QA pairs.",
     ),
-    _preset(
+    _bert(
         "msmarco_minilm_l6_cos_v5_en",
         "sentence-transformers",
         1,
@@ -174,7 +166,7 @@ PRESETS = (
         "6-layer MiniLM model for information retrieval with cosine similarity. Trained"
         " on MS MARCO passage ranking.",
     ),
-    _preset(
+    _bert(
         "msmarco_minilm_l12_cos_v5_en",
         "sentence-transformers",
         1,
@@ -182,7 +174,7 @@ PRESETS = (
         "12-layer MiniLM model for information retrieval with cosine similarity. "
         "Trained on MS MARCO passage ranking.",
     ),
-    _preset(
+    _bert(
         "bge_small_en",
         "bge",
         1,
@@ -191,7 +183,7 @@ PRESETS = (
         "384-dimensional L2-normalized dense vectors. Optimized for dense retrieval and"
         " semantic similarity.",
     ),
-    _preset(
+    _bert(
         "bge_base_en",
         "bge",
         1,
@@ -200,7 +192,7 @@ PRESETS = (
         "768-dimensional L2-normalized dense vectors. Optimized for dense retrieval and"
         " semantic similarity.",
     ),
-    _preset(
+    _bert(
         "bge_large_en",
         "bge",
         1,
@@ -209,7 +201,7 @@ PRESETS = (
         "1024-dimensional L2-normalized dense vectors. Highest accuracy in the BGE "
         "English v1 family.",
     ),
-    _preset(
+    _bert(
         "bge_small_v1.5_en",
         "bge",
         1,
@@ -218,7 +210,7 @@ PRESETS = (
         "384-dimensional L2-normalized dense vectors. Optimized for dense retrieval and"
         " semantic similarity.",
     ),
-    _preset(
+    _bert(
         "bge_base_v1.5_en",
         "bge",
         1,
@@ -227,7 +219,7 @@ PRESETS = (
         "768-dimensional L2-normalized dense vectors. Optimized for dense retrieval and"
         " semantic similarity.",
     ),
-    _preset(
+    _bert(
         "bge_large_v1.5_en",
         "bge",
         1,
@@ -236,7 +228,7 @@ PRESETS = (
         "1024-dimensional L2-normalized dense vectors. Highest accuracy in the BGE "
         "English family.",
     ),
-    _preset(
+    _bert(
         "bge_base_zh",
         "bge",
         1,
@@ -245,7 +237,7 @@ PRESETS = (
         "768-dimensional L2-normalized dense vectors. Optimized for dense retrieval on "
         "Chinese text.",
     ),
-    _preset(
+    _bert(
         "bge_large_zh",
         "bge",
         1,
@@ -254,7 +246,7 @@ PRESETS = (
         "1024-dimensional L2-normalized dense vectors. Highest accuracy in the BGE "
         "Chinese v1 family.",
     ),
-    _preset(
+    _bert(
         "bge_small_v1.5_zh",
         "bge",
         1,
@@ -263,7 +255,7 @@ PRESETS = (
         "384-dimensional L2-normalized dense vectors. Optimized for dense retrieval on "
         "Chinese text.",
     ),
-    _preset(
+    _bert(
         "bge_base_v1.5_zh",
         "bge",
         1,
@@ -272,7 +264,7 @@ PRESETS = (
         "768-dimensional L2-normalized dense vectors. Optimized for dense retrieval on "
         "Chinese text.",
     ),
-    _preset(
+    _bert(
         "bge_large_v1.5_zh",
         "bge",
         1,
@@ -281,7 +273,7 @@ PRESETS = (
         "1024-dimensional L2-normalized dense vectors. Highest accuracy in the BGE "
         "Chinese v1.5 family.",
     ),
-    _preset(
+    _bert(
         "bge_llm_embedder",
         "bge",
         1,
@@ -290,7 +282,7 @@ PRESETS = (
         "model applications. Maps text to 768-dimensional dense vectors and supports "
         "knowledge, memory, demonstration, and tool retrieval tasks.",
     ),
-    _preset(
+    _bert(
         "multilingual_e5_small",
         "multilingual-e5",
         1,
@@ -300,7 +292,7 @@ PRESETS = (
         "contrastive pre-training. Prefix inputs with 'query: ' for queries and "
         "'passage: ' for documents.",
     ),
-    _preset(
+    _bert(
         "mxbai_embed_large_v1_en",
         "mxbai-embed",
         1,
@@ -309,7 +301,7 @@ PRESETS = (
         "1024-dimensional dense vectors using CLS pooling. Trained for semantic "
         "similarity, search, and clustering tasks.",
     ),
-    _preset(
+    _bert(
         "mxbai_embed_2d_large_v1_en",
         "mxbai-embed",
         1,
@@ -318,7 +310,7 @@ PRESETS = (
         "representation learning. Maps sentences to 1024-dimensional dense vectors "
         "using CLS pooling. Supports flexible truncation of both layers and dimensions.",
     ),
-    _preset(
+    _bert(
         "mxbai_embed_xsmall_v1_en",
         "mxbai-embed",
         1,

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from registry.architectures.spec import Shapes, merged_arguments, positive_int, probability
+from registry.architectures.arguments import merged_arguments, positive_int
+from registry.architectures.spec import Shapes, layer_group
 from registry.architectures.transformer_weights import block_shapes
 
 # keras-hub computes GELU with the tanh approximation; "gelu" is the exact
@@ -34,14 +35,9 @@ POOLED_DENSE = "layers/dense"
 def check_arguments(arguments: Mapping[str, Any]) -> None:
     """Raise ValueError unless `arguments` describe a buildable BertBackbone."""
     merged = merged_arguments(arguments, REQUIRED, DEFAULTS)
-    for name in (*REQUIRED, "max_sequence_length", "num_segments"):
-        positive_int(name, merged[name])
-    if merged["hidden_dim"] % merged["num_heads"] != 0:
-        raise ValueError(
-            "`hidden_dim` must be divisible by `num_heads`. Received: "
-            f"hidden_dim={merged['hidden_dim']}, num_heads={merged['num_heads']}"
-        )
-    probability("dropout", merged["dropout"])
+    merged.positive_ints(*REQUIRED, "max_sequence_length", "num_segments")
+    merged.divisible("hidden_dim", by="num_heads")
+    merged.probability("dropout")
     if merged["hidden_activation"] not in HIDDEN_ACTIVATIONS:
         raise ValueError(
             f"`hidden_activation` must be one of {list(HIDDEN_ACTIVATIONS)}. "
@@ -51,7 +47,7 @@ def check_arguments(arguments: Mapping[str, Any]) -> None:
 
 def encoder_block(index: int) -> str:
     """The group of encoder block `index` in `model.weights.h5`."""
-    return "layers/transformer_encoder" + (f"_{index}" if index else "")
+    return layer_group("transformer_encoder", index)
 
 
 def h5_shapes(arguments: Mapping[str, Any]) -> Shapes:

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import keras
 from keras import ops
 
-from registry.architectures.backbone import Backbone
+from registry.architectures.backbone import DecoderBackbone, token_embedding_layer
 from registry.architectures.gemma.layers import GemmaDecoderBlock, RMSNormalization
-from registry.architectures.gemma.spec import SPEC, check_arguments
+from registry.architectures.gemma.spec import SPEC
+from registry.architectures.gemma.weights import check_arguments
 from registry.architectures.initializers import skippable
-from registry.architectures.spec import ArchitectureSpec
 
 
-class GemmaBackbone(Backbone):
+class GemmaBackbone(DecoderBackbone, spec=SPEC):
     """Gemma core network: scaled token embeddings, decoder blocks, a final RMS norm.
 
     Gemma 2 is the same class with normalization after attention and after the
     feedforward network, soft caps on the attention and final logits, and
     sliding-window attention on the even-numbered blocks. Weights, variable
     paths and config match keras-hub's `GemmaBackbone`, so a preset saved by
-    either loads in the other, and the two compute the same outputs.
+    either loads in the other, and the two compute the same outputs. It is
+    called as every `DecoderBackbone` is, on token ids and a padding mask.
 
     Args:
         vocabulary_size: int. The size of the token vocabulary.
@@ -57,27 +58,17 @@ class GemmaBackbone(Backbone):
             or `"mixed_bfloat16"`. Softmax and normalization always compute in
             float32.
 
-    Inputs are `{"token_ids": (batch, seq) int, "padding_mask": (batch, seq)}`;
-    the output is the final normalized sequence, `(batch, seq, hidden_dim)`.
-
     Example:
         ```python
-        import numpy as np
         from registry import GemmaBackbone
 
-        backbone = GemmaBackbone(
+        gemma_2b = GemmaBackbone(
             vocabulary_size=256000, num_layers=18, num_query_heads=8,
             num_key_value_heads=1, hidden_dim=2048, intermediate_dim=32768,
             head_dim=256,
         )
-        outputs = backbone({
-            "token_ids": np.ones((1, 12), dtype="int32"),
-            "padding_mask": np.ones((1, 12), dtype="int32"),
-        })  # (1, 12, 2048)
         ```
     """
-
-    spec: ClassVar[ArchitectureSpec] = SPEC
 
     def __init__(
         self,
@@ -121,18 +112,16 @@ class GemmaBackbone(Backbone):
         check_arguments(arguments)
 
         # === Layers ===
-        self.token_embedding = keras.layers.ReversibleEmbedding(
-            input_dim=vocabulary_size,
-            output_dim=hidden_dim,
+        initializer = keras.initializers.VarianceScaling(
+            scale=1.0, mode="fan_in", distribution="untruncated_normal"
+        )
+        self.token_embedding = token_embedding_layer(
+            vocabulary_size,
+            hidden_dim,
+            skippable(initializer),
+            dtype,
             tie_weights=True,
-            embeddings_initializer=skippable(
-                keras.initializers.VarianceScaling(
-                    scale=1.0, mode="fan_in", distribution="untruncated_normal"
-                )
-            ),
             logit_soft_cap=final_logit_soft_cap,
-            dtype=dtype,
-            name="token_embedding",
         )
         self.transformer_layers = [
             GemmaDecoderBlock(
@@ -158,59 +147,9 @@ class GemmaBackbone(Backbone):
             epsilon=layer_norm_epsilon, dtype=dtype, name="final_normalization"
         )
 
-        # === Functional Model ===
-        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
-        x = self.token_embedding(token_ids)  # (B, T, hidden)
-        x = x * ops.cast(ops.sqrt(hidden_dim), x.dtype)
-        for block in self.transformer_layers:
-            x = block(x, padding_mask=padding_mask)
-        sequence_output = self.layer_norm(x)
-        super().__init__(
-            inputs={"token_ids": token_ids, "padding_mask": padding_mask},
-            outputs=sequence_output,
-            dtype=dtype,
-            **kwargs,
-        )
+        super().__init__(arguments, dtype=dtype, **kwargs)
 
-        # === Config ===
-        self.vocabulary_size = vocabulary_size
-        self.num_layers = num_layers
-        self.num_query_heads = num_query_heads
-        self.num_key_value_heads = num_key_value_heads
-        self.hidden_dim = hidden_dim
-        self.intermediate_dim = intermediate_dim
-        self.head_dim = head_dim
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.dropout = dropout
-        self.query_head_dim_normalize = query_head_dim_normalize
-        self.use_post_ffw_norm = use_post_ffw_norm
-        self.use_post_attention_norm = use_post_attention_norm
-        self.attention_logit_soft_cap = attention_logit_soft_cap
-        self.final_logit_soft_cap = final_logit_soft_cap
-        self.sliding_window_size = sliding_window_size
-        self.use_sliding_window_attention = use_sliding_window_attention
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(
-            {
-                "vocabulary_size": self.vocabulary_size,
-                "num_layers": self.num_layers,
-                "num_query_heads": self.num_query_heads,
-                "num_key_value_heads": self.num_key_value_heads,
-                "hidden_dim": self.hidden_dim,
-                "intermediate_dim": self.intermediate_dim,
-                "head_dim": self.head_dim,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "dropout": self.dropout,
-                "query_head_dim_normalize": self.query_head_dim_normalize,
-                "use_post_ffw_norm": self.use_post_ffw_norm,
-                "use_post_attention_norm": self.use_post_attention_norm,
-                "final_logit_soft_cap": self.final_logit_soft_cap,
-                "attention_logit_soft_cap": self.attention_logit_soft_cap,
-                "sliding_window_size": self.sliding_window_size,
-                "use_sliding_window_attention": self.use_sliding_window_attention,
-            }
-        )
-        return config
+    def embed(self, token_ids: Any) -> Any:
+        x = super().embed(token_ids)  # (B, T, hidden)
+        # As keras-hub's Gemma: embeddings scaled by sqrt(hidden_dim), x's width.
+        return x * ops.cast(ops.sqrt(x.shape[-1]), x.dtype)

@@ -21,9 +21,28 @@ from typing import Any
 
 import numpy as np
 
-from registry.architectures.spec import Shapes, TensorRow, transposed
+from registry.architectures.gemma.weights import (
+    DEFAULTS,
+    EMBEDDING,
+    FINAL_NORM,
+    check_arguments,
+    decoder_block,
+)
+from registry.architectures.spec import Shapes, TensorRow, linear_kernel
+from registry.architectures.transformers_checkpoint import (
+    check_declared,
+    check_declared_sizes,
+    is_contiguous,
+    layer_indices,
+    unsupported,
+)
 from registry.errors import PresetFormatError, WeightsMismatchError
 
+MODEL_TYPES: tuple[str, ...] = ("gemma", "gemma2")
+PREFIXES: tuple[str, ...] = ("model.",)
+# The causal LM's head, tied to the embedding (`arguments` checks its shape),
+# and the rotary frequencies older releases saved as buffers.
+IGNORED = r"lm_head\.weight|layers\.\d+\.self_attn\.rotary_emb\.inv_freq"
 _LAYER_KEY = re.compile(r"^layers\.(\d+)\.")
 # transformers' Gemma reads `hidden_act` and turns the original releases' "gelu"
 # into the tanh approximation; Gemma 2 reads `hidden_activation` as it is.
@@ -43,16 +62,11 @@ _GEMMA2_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _refuse(
-    path: Path,
-    field: str,
-    value: Any,
-    why: str,
-    fix: str = "Only Gemma and Gemma 2 checkpoints as Google published them can be converted.",
-) -> PresetFormatError:
-    return PresetFormatError(
-        path, f"sets {field}={value!r}, which GemmaBackbone does not implement ({why}).", fix
-    )
+_refuse = functools.partial(
+    unsupported,
+    backbone="GemmaBackbone",
+    fix="Only Gemma and Gemma 2 checkpoints as Google published them can be converted.",
+)
 
 
 def _check_rope(path: Path, hf_config: Mapping[str, Any]) -> None:
@@ -91,16 +105,6 @@ def _check_supported(path: Path, hf_config: Mapping[str, Any], model_type: str) 
     _check_rope(path, hf_config)
 
 
-def _declared(path: Path, hf_config: Mapping[str, Any], field: str, found: int) -> None:
-    declared = hf_config.get(field)
-    if declared is not None and declared != found:
-        raise WeightsMismatchError(
-            path,
-            f"declares {field}={declared!r}, but the weights have {found}.",
-            "The config and weights come from different models; keep them together.",
-        )
-
-
 def _shape(path: Path, shapes: Shapes, key: str) -> tuple[int, ...]:
     if key not in shapes:
         raise WeightsMismatchError(
@@ -113,8 +117,8 @@ def _shape(path: Path, shapes: Shapes, key: str) -> tuple[int, ...]:
 
 
 def _num_layers(path: Path, shapes: Shapes) -> int:
-    layers = {int(m.group(1)) for key in shapes if (m := _LAYER_KEY.match(key))}
-    if not layers or layers != set(range(len(layers))):
+    layers = layer_indices(shapes, _LAYER_KEY)
+    if not is_contiguous(layers):
         raise WeightsMismatchError(
             path.parent,
             "has missing or non-contiguous decoder layers.",
@@ -145,7 +149,7 @@ def _attention_dimensions(
             "The config and weights come from different models; keep them together.",
         )
     kv_heads = key_rows // head_dim
-    _declared(path, hf_config, "num_key_value_heads", kv_heads)
+    check_declared(path, hf_config, {"num_key_value_heads": kv_heads})
     return heads, kv_heads, head_dim
 
 
@@ -163,7 +167,7 @@ def _gemma2_arguments(
             "query_pre_attn_scalar",
             scalar,
             f"as keras-hub 0.32's, it scales queries by 1/sqrt(head_dim), head_dim={head_dim}",
-            f"Converted, this checkpoint (which scales by 1/sqrt({scalar})) would compute "
+            fix=f"Converted, this checkpoint (which scales by 1/sqrt({scalar})) would compute "
             "other outputs than transformers does; keras-hub's own Gemma 2 27B presets "
             "differ from transformers' in the same way.",
         )
@@ -216,13 +220,7 @@ def arguments(path: Path, hf_config: Mapping[str, Any], shapes: Shapes) -> dict[
     num_layers = _num_layers(path, shapes)
     heads, kv_heads, head_dim = _attention_dimensions(path, hf_config, shapes)
     gating = _shape(path, shapes, "layers.0.mlp.gate_proj.weight")[0]
-    for field, found in (
-        ("vocab_size", vocabulary_size),
-        ("hidden_size", hidden_dim),
-        ("num_hidden_layers", num_layers),
-        ("intermediate_size", gating),
-    ):
-        _declared(path, hf_config, field, found)
+    check_declared_sizes(path, hf_config, vocabulary_size, hidden_dim, num_layers, gating)
     result: dict[str, Any] = {
         "vocabulary_size": vocabulary_size,
         "num_layers": num_layers,
@@ -241,8 +239,6 @@ def arguments(path: Path, hf_config: Mapping[str, Any], shapes: Shapes) -> dict[
 
 
 def _check_buildable(path: Path, result: Mapping[str, Any]) -> None:
-    from registry.architectures.gemma.spec import check_arguments
-
     try:
         check_arguments(result)
     except ValueError as error:
@@ -261,13 +257,6 @@ def _per_head(value: np.ndarray, *, heads: int) -> list[np.ndarray]:
 
 def table(arguments: Mapping[str, Any]) -> list[TensorRow]:
     """Every tensor of a Gemma or Gemma 2 checkpoint (without `model.`) and its datasets."""
-    from registry.architectures.gemma.spec import (
-        DEFAULTS,
-        EMBEDDING,
-        FINAL_NORM,
-        decoder_block,
-    )
-
     merged = {**DEFAULTS, **arguments}
     vocabulary, hidden, head_dim = (
         merged["vocabulary_size"],
@@ -311,30 +300,12 @@ def table(arguments: Mapping[str, Any]) -> list[TensorRow]:
             )
         ]
         rows += [
-            TensorRow(
-                f"{key}.self_attn.o_proj.weight",
-                (hidden, heads * head_dim),
-                (f"{attention}/output_dense/vars/0",),
-                transposed,
+            linear_kernel(
+                f"{key}.self_attn.o_proj", (hidden, heads * head_dim), f"{attention}/output_dense"
             ),
-            TensorRow(
-                f"{key}.mlp.gate_proj.weight",
-                (gating, hidden),
-                (f"{block}/gating_ffw/vars/0",),
-                transposed,
-            ),
-            TensorRow(
-                f"{key}.mlp.up_proj.weight",
-                (gating, hidden),
-                (f"{block}/gating_ffw_2/vars/0",),
-                transposed,
-            ),
-            TensorRow(
-                f"{key}.mlp.down_proj.weight",
-                (hidden, gating),
-                (f"{block}/ffw_linear/vars/0",),
-                transposed,
-            ),
+            linear_kernel(f"{key}.mlp.gate_proj", (gating, hidden), f"{block}/gating_ffw"),
+            linear_kernel(f"{key}.mlp.up_proj", (gating, hidden), f"{block}/gating_ffw_2"),
+            linear_kernel(f"{key}.mlp.down_proj", (hidden, gating), f"{block}/ffw_linear"),
         ]
     rows.append(TensorRow("norm.weight", (hidden,), (f"{FINAL_NORM}/vars/0",)))
     return rows

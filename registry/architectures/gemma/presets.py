@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from registry.architectures.spec import BuiltinPreset
+import functools
+
+from registry.architectures.spec import kaggle_preset
 
 _GEMMA_2B = 2_506_172_416
 _GEMMA_7B = 8_537_680_896
@@ -14,154 +16,173 @@ _CHAT = "This model has been trained for chat use cases related to code."
 _UPDATE = "The 1.1 update improves model quality."
 
 
-def _gemma(name: str, description: str, params: int, handle: str) -> BuiltinPreset:
-    return BuiltinPreset(
-        name=name,
-        architecture="GemmaBackbone",
-        description=description,
-        params=params,
-        kaggle_handle=f"kaggle://{handle}",
-    )
+_gemma = functools.partial(kaggle_preset, "GemmaBackbone")
 
 
 PRESETS = (
     _gemma(
         "gemma_2b_en",
-        "2 billion parameter, 18-layer, base Gemma model.",
+        "gemma",
+        3,
         _GEMMA_2B,
-        "keras/gemma/keras/gemma_2b_en/3",
+        "2 billion parameter, 18-layer, base Gemma model.",
     ),
     _gemma(
         "gemma_instruct_2b_en",
-        "2 billion parameter, 18-layer, instruction tuned Gemma model.",
+        "gemma",
+        3,
         _GEMMA_2B,
-        "keras/gemma/keras/gemma_instruct_2b_en/3",
+        "2 billion parameter, 18-layer, instruction tuned Gemma model.",
     ),
     _gemma(
         "gemma_1.1_instruct_2b_en",
-        f"2 billion parameter, 18-layer, instruction tuned Gemma model. {_UPDATE}",
+        "gemma",
+        4,
         _GEMMA_2B,
-        "keras/gemma/keras/gemma_1.1_instruct_2b_en/4",
+        f"2 billion parameter, 18-layer, instruction tuned Gemma model. {_UPDATE}",
     ),
     _gemma(
         "code_gemma_1.1_2b_en",
-        f"2 billion parameter, 18-layer, CodeGemma model. {_FIM} {_UPDATE}",
+        "codegemma",
+        2,
         _GEMMA_2B,
-        "keras/codegemma/keras/code_gemma_1.1_2b_en/2",
+        f"2 billion parameter, 18-layer, CodeGemma model. {_FIM} {_UPDATE}",
     ),
     _gemma(
         "code_gemma_2b_en",
-        f"2 billion parameter, 18-layer, CodeGemma model. {_FIM}",
+        "codegemma",
+        2,
         _GEMMA_2B,
-        "keras/codegemma/keras/code_gemma_2b_en/2",
+        f"2 billion parameter, 18-layer, CodeGemma model. {_FIM}",
     ),
     _gemma(
         "gemma_7b_en",
-        "7 billion parameter, 28-layer, base Gemma model.",
+        "gemma",
+        4,
         _GEMMA_7B,
-        "keras/gemma/keras/gemma_7b_en/4",
+        "7 billion parameter, 28-layer, base Gemma model.",
     ),
     _gemma(
         "gemma_instruct_7b_en",
-        "7 billion parameter, 28-layer, instruction tuned Gemma model.",
+        "gemma",
+        4,
         _GEMMA_7B,
-        "keras/gemma/keras/gemma_instruct_7b_en/4",
+        "7 billion parameter, 28-layer, instruction tuned Gemma model.",
     ),
     _gemma(
         "gemma_1.1_instruct_7b_en",
-        f"7 billion parameter, 28-layer, instruction tuned Gemma model. {_UPDATE}",
+        "gemma",
+        5,
         _GEMMA_7B,
-        "keras/gemma/keras/gemma_1.1_instruct_7b_en/5",
+        f"7 billion parameter, 28-layer, instruction tuned Gemma model. {_UPDATE}",
     ),
     _gemma(
         "code_gemma_7b_en",
-        f"7 billion parameter, 28-layer, CodeGemma model. {_FIM}",
+        "codegemma",
+        3,
         _GEMMA_7B,
-        "keras/codegemma/keras/code_gemma_7b_en/3",
+        f"7 billion parameter, 28-layer, CodeGemma model. {_FIM}",
     ),
     _gemma(
         "code_gemma_instruct_7b_en",
-        f"7 billion parameter, 28-layer, instruction tuned CodeGemma model. {_CHAT}",
+        "codegemma",
+        3,
         _GEMMA_7B,
-        "keras/codegemma/keras/code_gemma_instruct_7b_en/3",
+        f"7 billion parameter, 28-layer, instruction tuned CodeGemma model. {_CHAT}",
     ),
     _gemma(
         "code_gemma_1.1_instruct_7b_en",
-        f"7 billion parameter, 28-layer, instruction tuned CodeGemma model. {_CHAT} {_UPDATE}",
+        "codegemma",
+        3,
         _GEMMA_7B,
-        "keras/codegemma/keras/code_gemma_1.1_instruct_7b_en/3",
+        f"7 billion parameter, 28-layer, instruction tuned CodeGemma model. {_CHAT} {_UPDATE}",
     ),
     _gemma(
         "gemma2_2b_en",
-        "2 billion parameter, 26-layer, base Gemma model.",
+        "gemma2",
+        2,
         _GEMMA2_2B,
-        "keras/gemma2/keras/gemma2_2b_en/2",
+        "2 billion parameter, 26-layer, base Gemma model.",
     ),
     _gemma(
         "gemma2_instruct_2b_en",
-        "2 billion parameter, 26-layer, instruction tuned Gemma model.",
+        "gemma2",
+        2,
         _GEMMA2_2B,
-        "keras/gemma2/keras/gemma2_instruct_2b_en/2",
+        "2 billion parameter, 26-layer, instruction tuned Gemma model.",
     ),
     _gemma(
         "gemma2_9b_en",
-        "9 billion parameter, 42-layer, base Gemma model.",
+        "gemma2",
+        4,
         _GEMMA2_9B,
-        "keras/gemma2/keras/gemma2_9b_en/4",
+        "9 billion parameter, 42-layer, base Gemma model.",
     ),
     _gemma(
         "gemma2_instruct_9b_en",
-        "9 billion parameter, 42-layer, instruction tuned Gemma model.",
+        "gemma2",
+        4,
         _GEMMA2_9B,
-        "keras/gemma2/keras/gemma2_instruct_9b_en/4",
+        "9 billion parameter, 42-layer, instruction tuned Gemma model.",
     ),
     _gemma(
         "gemma2_27b_en",
-        "27 billion parameter, 42-layer, base Gemma model.",
+        "gemma2",
+        3,
         _GEMMA2_27B,
-        "keras/gemma2/keras/gemma2_27b_en/3",
+        "27 billion parameter, 42-layer, base Gemma model.",
     ),
     _gemma(
         "gemma2_instruct_27b_en",
-        "27 billion parameter, 42-layer, instruction tuned Gemma model.",
+        "gemma2",
+        3,
         _GEMMA2_27B,
-        "keras/gemma2/keras/gemma2_instruct_27b_en/3",
+        "27 billion parameter, 42-layer, instruction tuned Gemma model.",
     ),
     _gemma(
         "shieldgemma_2b_en",
-        "2 billion parameter, 26-layer, ShieldGemma model.",
+        "shieldgemma",
+        2,
         _GEMMA2_2B,
-        "google/shieldgemma/keras/shieldgemma_2b_en/2",
+        "2 billion parameter, 26-layer, ShieldGemma model.",
+        owner="google",
     ),
     _gemma(
         "shieldgemma_9b_en",
-        "9 billion parameter, 42-layer, ShieldGemma model.",
+        "shieldgemma",
+        2,
         _GEMMA2_9B,
-        "google/shieldgemma/keras/shieldgemma_9b_en/2",
+        "9 billion parameter, 42-layer, ShieldGemma model.",
+        owner="google",
     ),
     _gemma(
         "shieldgemma_27b_en",
-        "27 billion parameter, 42-layer, ShieldGemma model.",
+        "shieldgemma",
+        2,
         _GEMMA2_27B,
-        "google/shieldgemma/keras/shieldgemma_27b_en/2",
+        "27 billion parameter, 42-layer, ShieldGemma model.",
+        owner="google",
     ),
     _gemma(
         "vault_gemma_1b_en",
-        "1 billion parameter, 26-layer, VaultGemma model.",
+        "vaultgemma",
+        2,
         1_038_741_120,
-        "keras/vaultgemma/keras/vault_gemma_1b_en/2",
+        "1 billion parameter, 26-layer, VaultGemma model.",
     ),
     _gemma(
         "c2s_scale_gemma_2_2b_en",
-        "A 2 billion parameter, single-cell biology-aware model built on the Gemma-2 architecture.",
+        "cell2sentence",
+        1,
         _GEMMA2_2B,
-        "keras/cell2sentence/keras/c2s_scale_gemma_2_2b_en/1",
+        "A 2 billion parameter, single-cell biology-aware model built on the Gemma-2 architecture.",
     ),
     _gemma(
         "c2s_scale_gemma_2_27b_en",
+        "cell2sentence",
+        1,
+        _GEMMA2_27B,
         "A 27 billion parameter, single-cell biology-aware model built on the Gemma-2 "
         "architecture.",
-        _GEMMA2_27B,
-        "keras/cell2sentence/keras/c2s_scale_gemma_2_27b_en/1",
     ),
 )

@@ -17,7 +17,18 @@ import numpy as np
 
 from registry.architectures.gpt2.weights import DEFAULTS, decoder_block
 from registry.architectures.spec import Shapes, TensorRow
-from registry.errors import PresetFormatError, WeightsMismatchError
+from registry.architectures.transformers_checkpoint import (
+    check_declared,
+    is_contiguous,
+    layer_indices,
+    unsupported,
+)
+from registry.errors import WeightsMismatchError
+
+MODEL_TYPES: tuple[str, ...] = ("gpt2",)
+PREFIXES: tuple[str, ...] = ("transformer.",)
+# GPT2LMHeadModel's tied head, and the causal-mask buffers older releases saved.
+IGNORED = r"lm_head\.weight|h\.\d+\.attn\.(bias|masked_bias)"
 
 # GPT-2's "gelu_new" is GELU with the tanh approximation, as GPT2Backbone uses.
 _TANH_GELUS = frozenset({"gelu_new", "gelu_pytorch_tanh"})
@@ -30,7 +41,7 @@ def _split_three(value: np.ndarray) -> list[np.ndarray]:
 
 
 def _check_supported(path: Path, hf_config: Mapping[str, Any]) -> None:
-    unsupported = {
+    refusals = {
         "activation_function": hf_config.get("activation_function", "gelu_new") not in _TANH_GELUS,
         "layer_norm_epsilon": hf_config.get("layer_norm_epsilon", 1e-5) != 1e-5,
         "scale_attn_weights": hf_config.get("scale_attn_weights", True) is not True,
@@ -39,25 +50,17 @@ def _check_supported(path: Path, hf_config: Mapping[str, Any]) -> None:
         ),
         "add_cross_attention": bool(hf_config.get("add_cross_attention", False)),
     }
-    for field, refused in unsupported.items():
+    for field, refused in refusals.items():
         if refused:
-            raise PresetFormatError(
+            raise unsupported(
                 path,
-                f"sets {field}={hf_config.get(field)!r}, which GPT2Backbone does not "
-                "implement (it is GPT-2 as published: tanh GELU, epsilon 1e-5, "
-                "scaled attention, no cross-attention).",
-                "Only standard GPT-2 checkpoints can be converted.",
+                field,
+                hf_config.get(field),
+                "it is GPT-2 as published: tanh GELU, epsilon 1e-5, scaled attention, "
+                "no cross-attention",
+                backbone="GPT2Backbone",
+                fix="Only standard GPT-2 checkpoints can be converted.",
             )
-
-
-def _declared(path: Path, hf_config: Mapping[str, Any], field: str, found: int) -> None:
-    declared = hf_config.get(field)
-    if declared is not None and declared != found:
-        raise WeightsMismatchError(
-            path,
-            f"declares {field}={declared!r}, but the weights have {found}.",
-            "The config and weights come from different models; keep them together.",
-        )
 
 
 def arguments(path: Path, hf_config: Mapping[str, Any], shapes: Shapes) -> dict[str, Any]:
@@ -70,22 +73,25 @@ def arguments(path: Path, hf_config: Mapping[str, Any], shapes: Shapes) -> dict[
             "Point at the directory of a transformers GPT2Model or GPT2LMHeadModel.",
         )
     vocabulary_size, hidden_dim = shapes["wte.weight"]
-    layers = {int(m.group(1)) for key in shapes if (m := _LAYER_KEY.match(key))}
+    layers = layer_indices(shapes, _LAYER_KEY)
     num_layers = len(layers)
-    if layers != set(range(num_layers)) or "h.0.mlp.c_fc.weight" not in shapes:
+    if not is_contiguous(layers) or "h.0.mlp.c_fc.weight" not in shapes:
         raise WeightsMismatchError(
             path, "has missing or non-contiguous transformer blocks.", "Re-save it."
         )
     max_sequence_length = shapes["wpe.weight"][0] if "wpe.weight" in shapes else None
     intermediate_dim = shapes["h.0.mlp.c_fc.weight"][1]
-    for field, found in (
-        ("vocab_size", vocabulary_size),
-        ("n_embd", hidden_dim),
-        ("n_layer", num_layers),
-        ("n_positions", max_sequence_length),
-        ("n_inner", intermediate_dim),
-    ):
-        _declared(path, hf_config, field, found)  # type: ignore[arg-type]
+    check_declared(
+        path,
+        hf_config,
+        {
+            "vocab_size": vocabulary_size,
+            "n_embd": hidden_dim,
+            "n_layer": num_layers,
+            "n_positions": max_sequence_length,
+            "n_inner": intermediate_dim,
+        },
+    )
     return {
         "vocabulary_size": vocabulary_size,
         "num_layers": num_layers,

@@ -2,44 +2,48 @@
 
 from __future__ import annotations
 
-from registry.architectures.spec import BuiltinPreset
+import functools
 
+from registry.architectures.spec import kaggle_preset
 
-def _gpt2(name: str, description: str, params: int) -> BuiltinPreset:
-    return BuiltinPreset(
-        name=name,
-        architecture="GPT2Backbone",
-        description=description,
-        params=params,
-        kaggle_handle=f"kaggle://keras/gpt2/keras/{name}/3",
-    )
+_gpt2 = functools.partial(kaggle_preset, "GPT2Backbone")
 
 
 PRESETS = (
     _gpt2(
         "gpt2_base_en",
-        "12-layer GPT-2 model where case is maintained. Trained on WebText.",
+        "gpt2",
+        3,
         124_439_808,
+        "12-layer GPT-2 model where case is maintained. Trained on WebText.",
     ),
     _gpt2(
         "gpt2_medium_en",
-        "24-layer GPT-2 model where case is maintained. Trained on WebText.",
+        "gpt2",
+        3,
         354_823_168,
+        "24-layer GPT-2 model where case is maintained. Trained on WebText.",
     ),
     _gpt2(
         "gpt2_large_en",
-        "36-layer GPT-2 model where case is maintained. Trained on WebText.",
+        "gpt2",
+        3,
         774_030_080,
+        "36-layer GPT-2 model where case is maintained. Trained on WebText.",
     ),
     _gpt2(
         "gpt2_extra_large_en",
-        "48-layer GPT-2 model where case is maintained. Trained on WebText.",
+        "gpt2",
+        3,
         1_557_611_200,
+        "48-layer GPT-2 model where case is maintained. Trained on WebText.",
     ),
     _gpt2(
         "gpt2_base_en_cnn_dailymail",
+        "gpt2",
+        3,
+        124_439_808,
         "12-layer GPT-2 model where case is maintained. "
         "Finetuned on the CNN/DailyMail summarization dataset.",
-        124_439_808,
     ),
 )

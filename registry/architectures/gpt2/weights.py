@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from registry.architectures.spec import Shapes, merged_arguments, positive_int, probability
+from registry.architectures.arguments import merged_arguments
+from registry.architectures.spec import Shapes, layer_group
 from registry.architectures.transformer_weights import block_shapes
 
 DEFAULTS = {"dropout": 0.1, "max_sequence_length": 1024}
@@ -19,19 +20,14 @@ REQUIRED = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim", "interme
 def check_arguments(arguments: Mapping[str, Any]) -> None:
     """Raise ValueError unless `arguments` describe a buildable GPT2Backbone."""
     merged = merged_arguments(arguments, REQUIRED, DEFAULTS)
-    for name in (*REQUIRED, "max_sequence_length"):
-        positive_int(name, merged[name])
-    if merged["hidden_dim"] % merged["num_heads"] != 0:
-        raise ValueError(
-            "`hidden_dim` must be divisible by `num_heads`. Received: "
-            f"hidden_dim={merged['hidden_dim']}, num_heads={merged['num_heads']}"
-        )
-    probability("dropout", merged["dropout"])
+    merged.positive_ints(*REQUIRED, "max_sequence_length")
+    merged.divisible("hidden_dim", by="num_heads")
+    merged.probability("dropout")
 
 
 def decoder_block(index: int) -> str:
     """The group of decoder block `index` in `model.weights.h5`."""
-    return "layers/transformer_decoder" + (f"_{index}" if index else "")
+    return layer_group("transformer_decoder", index)
 
 
 def h5_shapes(arguments: Mapping[str, Any]) -> Shapes:

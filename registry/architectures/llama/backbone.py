@@ -4,24 +4,23 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import keras
-
-from registry.architectures.backbone import Backbone
+from registry.architectures.backbone import DecoderBackbone, token_embedding_layer
 from registry.architectures.initializers import random_normal
 from registry.architectures.llama.layers import LlamaLayerNorm, LlamaTransformerDecoder
 from registry.architectures.llama.spec import SPEC
 from registry.architectures.llama.weights import check_arguments
-from registry.architectures.spec import ArchitectureSpec, BuiltinPreset
+from registry.architectures.spec import BuiltinPreset
 
 
-class LlamaBackbone(Backbone):
+class LlamaBackbone(DecoderBackbone, spec=SPEC):
     """Llama core network: token embedding, pre-norm decoder blocks, final RMS norm.
 
     Each block normalizes with RMS norm, attends with grouped-query causal
     self-attention and rotary position embeddings, and feeds forward through a
     SwiGLU layer; no projection has a bias. Weights, variable paths and config
     match keras-hub's `LlamaBackbone` (and `Llama3Backbone`, the same class
-    under another name), so a preset saved by either loads in the other.
+    under another name), so a preset saved by either loads in the other. It
+    is called as every `DecoderBackbone` is, on token ids and a padding mask.
 
     Args:
         vocabulary_size: int. The size of the token vocabulary.
@@ -55,30 +54,21 @@ class LlamaBackbone(Backbone):
             or `"mixed_bfloat16"`. Softmax, RMS norms and SiLU always compute
             in float32.
 
-    Inputs are `{"token_ids": (batch, seq) int, "padding_mask": (batch, seq)}`;
-    the output is the final RMS-normed sequence, `(batch, seq, hidden_dim)`.
-
     Example:
         ```python
-        import numpy as np
         from registry import LlamaBackbone
 
-        backbone = LlamaBackbone(
+        llama32_1b = LlamaBackbone(
             vocabulary_size=128256, num_layers=16, num_query_heads=32,
             hidden_dim=2048, intermediate_dim=8192, num_key_value_heads=8,
             rope_max_wavelength=500000, rope_frequency_adjustment_factor=32.0,
             rope_low_freq_factor=1.0, rope_high_freq_factor=4.0,
             rope_pretraining_sequence_length=8192, layer_norm_epsilon=1e-5,
             dtype="bfloat16",
-        )  # Llama 3.2 1B
-        outputs = backbone({
-            "token_ids": np.ones((1, 12), dtype="int32"),
-            "padding_mask": np.ones((1, 12), dtype="int32"),
-        })  # (1, 12, 2048)
+        )
         ```
     """
 
-    spec: ClassVar[ArchitectureSpec] = SPEC
     config_modules: ClassVar[tuple[str, ...]] = SPEC.config_modules
     registered_names: ClassVar[tuple[str, ...]] = SPEC.registered_names
     builtin_presets: ClassVar[dict[str, BuiltinPreset]] = {p.name: p for p in SPEC.presets}
@@ -103,19 +93,22 @@ class LlamaBackbone(Backbone):
         tie_word_embeddings: bool = False,
         **kwargs: Any,
     ) -> None:
+        # In the order of keras-hub's config. Its own config leaves out
+        # `tie_word_embeddings` (so it cannot reload a tied preset); its
+        # constructor takes it, so ours writes it.
         arguments = {
             "vocabulary_size": vocabulary_size,
             "num_layers": num_layers,
             "num_query_heads": num_query_heads,
             "hidden_dim": hidden_dim,
             "intermediate_dim": intermediate_dim,
-            "num_key_value_heads": num_key_value_heads,
             "rope_max_wavelength": rope_max_wavelength,
             "rope_position_scaling_factor": rope_position_scaling_factor,
             "rope_frequency_adjustment_factor": rope_frequency_adjustment_factor,
             "rope_low_freq_factor": rope_low_freq_factor,
             "rope_high_freq_factor": rope_high_freq_factor,
             "rope_pretraining_sequence_length": rope_pretraining_sequence_length,
+            "num_key_value_heads": num_key_value_heads,
             "layer_norm_epsilon": layer_norm_epsilon,
             "dropout": dropout,
             "tie_word_embeddings": tie_word_embeddings,
@@ -123,13 +116,12 @@ class LlamaBackbone(Backbone):
         check_arguments(arguments)
 
         # === Layers ===
-        self.token_embedding = keras.layers.ReversibleEmbedding(
-            input_dim=vocabulary_size,
-            output_dim=hidden_dim,
+        self.token_embedding = token_embedding_layer(
+            vocabulary_size,
+            hidden_dim,
+            random_normal(stddev=0.01),
+            dtype,
             tie_weights=tie_word_embeddings,
-            embeddings_initializer=random_normal(stddev=0.01),
-            dtype=dtype,
-            name="token_embedding",
         )
         self.transformer_layers = [
             LlamaTransformerDecoder(
@@ -154,58 +146,4 @@ class LlamaBackbone(Backbone):
             epsilon=layer_norm_epsilon, dtype=dtype, name="sequence_output_layernorm"
         )
 
-        # === Functional Model ===
-        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
-        x = self.token_embedding(token_ids)  # (B, T, hidden)
-        for block in self.transformer_layers:
-            x = block(x, padding_mask=padding_mask)
-        sequence_output = self.layer_norm(x)
-        super().__init__(
-            inputs={"token_ids": token_ids, "padding_mask": padding_mask},
-            outputs=sequence_output,
-            dtype=dtype,
-            **kwargs,
-        )
-
-        # === Config ===
-        self.vocabulary_size = vocabulary_size
-        self.num_layers = num_layers
-        self.num_query_heads = num_query_heads
-        self.hidden_dim = hidden_dim
-        self.intermediate_dim = intermediate_dim
-        self.num_key_value_heads = num_key_value_heads
-        self.rope_max_wavelength = rope_max_wavelength
-        self.rope_position_scaling_factor = rope_position_scaling_factor
-        self.rope_frequency_adjustment_factor = rope_frequency_adjustment_factor
-        self.rope_low_freq_factor = rope_low_freq_factor
-        self.rope_high_freq_factor = rope_high_freq_factor
-        self.rope_pretraining_sequence_length = rope_pretraining_sequence_length
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.dropout = dropout
-        self.tie_word_embeddings = tie_word_embeddings
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        # keras-hub's own config leaves out `tie_word_embeddings` (so it cannot
-        # reload a tied preset); its constructor takes it, so ours writes it.
-        config.update(
-            {
-                "vocabulary_size": self.vocabulary_size,
-                "num_layers": self.num_layers,
-                "num_query_heads": self.num_query_heads,
-                "hidden_dim": self.hidden_dim,
-                "intermediate_dim": self.intermediate_dim,
-                "rope_max_wavelength": self.rope_max_wavelength,
-                "rope_position_scaling_factor": self.rope_position_scaling_factor,
-                "rope_frequency_adjustment_factor": self.rope_frequency_adjustment_factor,
-                "rope_low_freq_factor": self.rope_low_freq_factor,
-                "rope_high_freq_factor": self.rope_high_freq_factor,
-                "rope_pretraining_sequence_length": self.rope_pretraining_sequence_length,
-                "num_key_value_heads": self.num_key_value_heads,
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "dropout": self.dropout,
-                "tie_word_embeddings": self.tie_word_embeddings,
-            }
-        )
-        return config
+        super().__init__(arguments, dtype=dtype, **kwargs)

@@ -20,6 +20,7 @@ untied, keeping that tensor rather than dropping it.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,9 +33,17 @@ from registry.architectures.llama.weights import (
     attention,
     decoder_block,
 )
-from registry.architectures.spec import Shapes, TensorRow, transposed
+from registry.architectures.spec import Shapes, TensorRow, linear_kernel, transposed
+from registry.architectures.transformers_checkpoint import (
+    check_declared_sizes,
+    is_contiguous,
+    layer_indices,
+    unsupported,
+)
 from registry.errors import PresetFormatError, WeightsMismatchError
 
+MODEL_TYPES: tuple[str, ...] = ("llama",)
+PREFIXES: tuple[str, ...] = ("model.",)
 _LAYER_KEY = re.compile(r"^layers\.(\d+)\.")
 # Buffers older transformers releases saved: the rotary embeddings' frequencies.
 IGNORED = r"(layers\.\d+\.self_attn\.)?rotary_emb\.inv_freq"
@@ -44,15 +53,11 @@ _LLAMA3_ROPE = {
     "high_freq_factor": "rope_high_freq_factor",
     "original_max_position_embeddings": "rope_pretraining_sequence_length",
 }
-_UNSUPPORTED = "Only Llama checkpoints as Meta published them convert (see LlamaBackbone)."
-
-
-def _refuse(path: Path, field: str, value: Any, why: str) -> PresetFormatError:
-    return PresetFormatError(
-        path,
-        f"sets {field}={value!r}, which LlamaBackbone does not implement ({why}).",
-        _UNSUPPORTED,
-    )
+_refuse = functools.partial(
+    unsupported,
+    backbone="LlamaBackbone",
+    fix="Only Llama checkpoints as Meta published them convert (see LlamaBackbone).",
+)
 
 
 def _check_supported(path: Path, hf_config: Mapping[str, Any]) -> None:
@@ -89,16 +94,6 @@ def _rope_arguments(path: Path, hf_config: Mapping[str, Any]) -> dict[str, Any]:
     return {"rope_max_wavelength": theta} | {
         argument: rope[field] for field, argument in _LLAMA3_ROPE.items()
     }
-
-
-def _declared(path: Path, hf_config: Mapping[str, Any], field: str, found: int) -> None:
-    declared = hf_config.get(field)
-    if declared is not None and declared != found:
-        raise WeightsMismatchError(
-            path,
-            f"declares {field}={declared!r}, but the weights have {found}.",
-            "The config and weights come from different models; keep them together.",
-        )
 
 
 def _heads(
@@ -145,18 +140,12 @@ def arguments(path: Path, hf_config: Mapping[str, Any], shapes: Shapes) -> dict[
             "Point at the directory of a transformers LlamaModel or LlamaForCausalLM.",
         )
     vocabulary_size, hidden_dim = shapes["embed_tokens.weight"]
-    layers = {int(m.group(1)) for key in shapes if (m := _LAYER_KEY.match(key))}
+    layers = layer_indices(shapes, _LAYER_KEY)
     num_layers = len(layers)
-    if layers != set(range(num_layers)):
+    if not is_contiguous(layers):
         raise WeightsMismatchError(path, "has non-contiguous decoder layers.", "Re-save it.")
     intermediate_dim = shapes["layers.0.mlp.gate_proj.weight"][0]
-    for field, found in (
-        ("vocab_size", vocabulary_size),
-        ("hidden_size", hidden_dim),
-        ("num_hidden_layers", num_layers),
-        ("intermediate_size", intermediate_dim),
-    ):
-        _declared(path, hf_config, field, found)
+    check_declared_sizes(path, hf_config, vocabulary_size, hidden_dim, num_layers, intermediate_dim)
     num_query_heads, num_key_value_heads = _heads(path, hf_config, shapes, hidden_dim)
     return {
         "vocabulary_size": vocabulary_size,
@@ -171,6 +160,11 @@ def arguments(path: Path, hf_config: Mapping[str, Any], shapes: Shapes) -> dict[
         # config's checkpoint has no `lm_head.weight`, an untied one's has.
         "tie_word_embeddings": "lm_head.weight" not in shapes,
     }
+
+
+def _scale(key: str, hidden: int, layer: str) -> TensorRow:
+    """An RMS norm's `{key}.weight` as the scale of `layer`."""
+    return TensorRow(f"{key}.weight", (hidden,), (f"{layer}/vars/0",))
 
 
 def table(arguments: Mapping[str, Any]) -> list[TensorRow]:
@@ -188,59 +182,17 @@ def table(arguments: Mapping[str, Any]) -> list[TensorRow]:
         )
     for i in range(merged["num_layers"]):
         block, heads, key = decoder_block(i), attention(i), f"layers.{i}"
+        attn, mlp, ffw = f"{key}.self_attn", f"{key}.mlp", f"{block}/_feedforward"
         rows += [
-            TensorRow(
-                f"{key}.input_layernorm.weight",
-                (hidden,),
-                (f"{block}/_self_attention_layernorm/vars/0",),
-            ),
-            TensorRow(
-                f"{key}.self_attn.q_proj.weight",
-                (queries, hidden),
-                (f"{heads}/_query_dense/vars/0",),
-                transposed,
-            ),
-            TensorRow(
-                f"{key}.self_attn.k_proj.weight",
-                (keys, hidden),
-                (f"{heads}/_key_dense/vars/0",),
-                transposed,
-            ),
-            TensorRow(
-                f"{key}.self_attn.v_proj.weight",
-                (keys, hidden),
-                (f"{heads}/_value_dense/vars/0",),
-                transposed,
-            ),
-            TensorRow(
-                f"{key}.self_attn.o_proj.weight",
-                (hidden, queries),
-                (f"{heads}/_output_dense/vars/0",),
-                transposed,
-            ),
-            TensorRow(
-                f"{key}.post_attention_layernorm.weight",
-                (hidden,),
-                (f"{block}/_feedforward_layernorm/vars/0",),
-            ),
-            TensorRow(
-                f"{key}.mlp.gate_proj.weight",
-                (intermediate, hidden),
-                (f"{block}/_feedforward_gate_dense/vars/0",),
-                transposed,
-            ),
-            TensorRow(
-                f"{key}.mlp.up_proj.weight",
-                (intermediate, hidden),
-                (f"{block}/_feedforward_intermediate_dense/vars/0",),
-                transposed,
-            ),
-            TensorRow(
-                f"{key}.mlp.down_proj.weight",
-                (hidden, intermediate),
-                (f"{block}/_feedforward_output_dense/vars/0",),
-                transposed,
-            ),
+            _scale(f"{key}.input_layernorm", hidden, f"{block}/_self_attention_layernorm"),
+            linear_kernel(f"{attn}.q_proj", (queries, hidden), f"{heads}/_query_dense"),
+            linear_kernel(f"{attn}.k_proj", (keys, hidden), f"{heads}/_key_dense"),
+            linear_kernel(f"{attn}.v_proj", (keys, hidden), f"{heads}/_value_dense"),
+            linear_kernel(f"{attn}.o_proj", (hidden, queries), f"{heads}/_output_dense"),
+            _scale(f"{key}.post_attention_layernorm", hidden, f"{ffw}_layernorm"),
+            linear_kernel(f"{mlp}.gate_proj", (intermediate, hidden), f"{ffw}_gate_dense"),
+            linear_kernel(f"{mlp}.up_proj", (intermediate, hidden), f"{ffw}_intermediate_dense"),
+            linear_kernel(f"{mlp}.down_proj", (hidden, intermediate), f"{ffw}_output_dense"),
         ]
     rows.append(TensorRow("norm.weight", (hidden,), (f"{FINAL_NORM}/vars/0",)))
     return rows

@@ -9,35 +9,14 @@ from __future__ import annotations
 
 from registry.architectures.llama import convert, weights
 from registry.architectures.llama.presets import PRESETS
-from registry.architectures.spec import ArchitectureSpec, TransformersSpec
+from registry.architectures.spec import keras_hub_spec
 
-SPEC = ArchitectureSpec(
-    class_name="LlamaBackbone",
-    family="Llama",
-    backbone_module="registry.architectures.llama.backbone",
-    registered_names=(
-        "keras_hub>LlamaBackbone",
-        "keras_nlp>LlamaBackbone",
-        "registry>LlamaBackbone",
-        "keras_hub>Llama3Backbone",
-        "keras_nlp>Llama3Backbone",
-    ),
-    config_modules=(
-        "keras_hub.src.models.llama.llama_backbone",
-        "keras_nlp.src.models.llama.llama_backbone",
-        "registry.architectures.llama.backbone",
-        "keras_hub.src.models.llama3.llama3_backbone",
-        "keras_nlp.src.models.llama3.llama3_backbone",
-    ),
-    check_arguments=weights.check_arguments,
-    h5_shapes=weights.h5_shapes,
+SPEC = keras_hub_spec(
+    "registry.architectures.llama",
+    "Llama",
+    {"LlamaBackbone": "llama.llama_backbone", "Llama3Backbone": "llama3.llama3_backbone"},
+    weights=weights,
+    convert=convert,
     presets=PRESETS,
-    transformers=TransformersSpec(
-        model_types=("llama",),
-        arguments=convert.arguments,
-        table=convert.table,
-        prefixes=("model.",),
-        ignored=convert.IGNORED,
-    ),
     tags=("llama",),
 )

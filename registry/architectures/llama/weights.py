@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from registry.architectures.spec import Shapes, merged_arguments, positive_int, probability
+from registry.architectures.arguments import Arguments, merged_arguments
+from registry.architectures.spec import Shapes, layer_group
 
 REQUIRED = (
     "vocabulary_size",
@@ -39,28 +40,10 @@ LLAMA31_ROPE = (
 )
 
 
-def _positive_number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
-    return float(value)
-
-
-def _check_heads(merged: Mapping[str, Any]) -> None:
-    hidden, queries, keys = (
-        merged["hidden_dim"],
-        merged["num_query_heads"],
-        merged["num_key_value_heads"],
-    )
-    if hidden % queries != 0:
-        raise ValueError(
-            "`hidden_dim` must be divisible by `num_query_heads`. Received: "
-            f"hidden_dim={hidden}, num_query_heads={queries}"
-        )
-    if queries % keys != 0:
-        raise ValueError(
-            "`num_query_heads` must be divisible by `num_key_value_heads`. Received: "
-            f"num_query_heads={queries}, num_key_value_heads={keys}"
-        )
+def _check_heads(merged: Arguments) -> None:
+    merged.divisible("hidden_dim", by="num_query_heads")
+    merged.divisible("num_query_heads", by="num_key_value_heads")
+    hidden, queries = merged["hidden_dim"], merged["num_query_heads"]
     if (hidden // queries) % 2 != 0:
         raise ValueError(
             "The head size `hidden_dim // num_query_heads` must be even for rotary "
@@ -68,8 +51,8 @@ def _check_heads(merged: Mapping[str, Any]) -> None:
         )
 
 
-def _check_rope(merged: Mapping[str, Any]) -> None:
-    _positive_number("rope_max_wavelength", merged["rope_max_wavelength"])
+def _check_rope(merged: Arguments) -> None:
+    merged.positive_numbers("rope_max_wavelength")
     scaling = merged["rope_position_scaling_factor"]
     if isinstance(scaling, bool) or scaling != 1:
         # keras-hub 0.32 accepts it and ignores it; earlier releases divided the
@@ -87,20 +70,18 @@ def _check_rope(merged: Mapping[str, Any]) -> None:
             f"Received: {given} without {missing}"
         )
     if given:
-        for name in LLAMA31_ROPE[:3]:
-            _positive_number(name, merged[name])
-        positive_int("rope_pretraining_sequence_length", merged["rope_pretraining_sequence_length"])
+        merged.positive_numbers(*LLAMA31_ROPE[:3])
+        merged.positive_ints("rope_pretraining_sequence_length")
 
 
 def check_arguments(arguments: Mapping[str, Any]) -> None:
     """Raise ValueError (naming the argument) unless `arguments` build a LlamaBackbone."""
     merged = merged_arguments(arguments, REQUIRED, DEFAULTS)
-    for name in REQUIRED:
-        positive_int(name, merged[name])
+    merged.positive_ints(*REQUIRED)
     _check_heads(merged)
     _check_rope(merged)
-    _positive_number("layer_norm_epsilon", merged["layer_norm_epsilon"])
-    probability("dropout", merged["dropout"])
+    merged.positive_numbers("layer_norm_epsilon")
+    merged.probability("dropout")
     tie = merged["tie_word_embeddings"]
     if not isinstance(tie, bool):
         raise ValueError(
@@ -116,7 +97,7 @@ FINAL_NORM = "layers/llama_layer_norm"
 
 def decoder_block(index: int) -> str:
     """The group of decoder block `index` in `model.weights.h5`."""
-    return "layers/llama_transformer_decoder" + (f"_{index}" if index else "")
+    return layer_group("llama_transformer_decoder", index)
 
 
 def attention(index: int) -> str:

@@ -1,72 +1,44 @@
-"""`Registry`: the one facade for Python users.
-
-```python
-from registry import Registry
-
-registry = Registry()                          # the embedded catalog and store
-backbone = registry.load("gpt2_tiny_demo")     # a verified GPT2Backbone
-registry.search("medium", sort="downloads")
-registry.lock(["gpt2_tiny_demo"], "presets.lock")
-assert registry.verify_lock("presets.lock").ok
-```
-"""
+"""`Registry`: the one facade for Python users (see `registry.client`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry import lockfile
-from registry.catalog.queries import (
-    EVERYONE,
-    PresetDetail,
-    SearchFilters,
-    SearchPage,
-    find_preset,
-    preset_detail,
-    search_presets,
-)
-from registry.catalog.service import (
-    delete_preset,
-    move_alias,
-    record_download,
-)
+from registry.catalog.queries import SearchFilters
+from registry.client.backend import Backend
 from registry.config import Settings, sqlite_url
-from registry.errors import ChecksumMismatchError, PresetNotFoundError, RegistryError
+from registry.errors import AuthenticationError, ChecksumMismatchError, RegistryError
+from registry.records import (
+    AliasOut,
+    NewToken,
+    PresetDetail,
+    SearchPage,
+    TokenInfo,
+    Uploaded,
+    WhoAmI,
+)
 from registry.resolver.handles import CatalogHandle, parse_handle
-from registry.resolver.resolve import Resolved, Resolver, Verify, pick_revision
+from registry.resolver.request import UploadRequest
+from registry.resolver.resolve import Resolved, Verify
+from registry.resolver.store import GcReport
 
 if TYPE_CHECKING:
     from registry.architectures.backbone import Backbone
 
 
-def _uploader() -> str:
-    """This machine's user, as a namespace: who uploads in embedded mode."""
-    import getpass
-
-    cleaned = "".join(c if c.isalnum() else "-" for c in getpass.getuser().lower()).strip("-")
-    return cleaned[:64] or "user"
-
-
-@dataclass(frozen=True)
-class Uploaded:
-    """What an upload became: a revision of `preset` (`created` False when the
-    same files had been uploaded before)."""
-
-    preset: str
-    digest: str
-    created: bool
-    architecture: str
-    parameter_count: int
-    alias: str
+def _catalog_handle(name: str) -> CatalogHandle:
+    handle = parse_handle(name)
+    if not isinstance(handle, CatalogHandle):
+        raise RegistryError(f"{name!r} is not a catalog preset name (namespace/name).")
+    return handle
 
 
 class Registry:
-    """A registry of Keras presets: the embedded catalog and store on this machine.
+    """A registry of Keras presets: the embedded catalog on this machine, or a server's.
 
     Args:
         url: a registry server to use instead of the embedded catalog
@@ -103,31 +75,20 @@ class Registry:
             offline=offline or settings.offline,
         )
         self.settings = settings
-        self.resolver = Resolver(settings)
-        # Remote mode: the server's catalog, this machine's store as its cache.
-        self.server = self.resolver.server
+        self.backend: Backend = _backend_for(settings)
+        self.resolver = self.backend.resolver
 
     def __repr__(self) -> str:
-        if self.server is not None:
-            return f"Registry(url={self.server.url!r}, home={str(self.settings.home)!r})"
-        return f"Registry(home={str(self.settings.home)!r}, db={self.settings.db_url!r})"
+        return f"Registry({self.backend.describe()})"
 
     def close(self) -> None:
-        self.resolver.catalog.close()
-        if self.server is not None:
-            self.server.close()
+        self.backend.close()
 
     def __enter__(self) -> Registry:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def _catalog_handle(self, name: str) -> CatalogHandle:
-        handle = parse_handle(name)
-        if not isinstance(handle, CatalogHandle):
-            raise RegistryError(f"{name!r} is not a catalog preset name (namespace/name).")
-        return handle
 
     # === Loading ===
 
@@ -172,14 +133,9 @@ class Registry:
         return backbone
 
     def _count_download(self, target: str) -> None:
-        if self.server is not None:
-            return  # the server counts what it serves
         handle = parse_handle(target)
         if isinstance(handle, CatalogHandle):
-            with self.resolver.catalog.transaction() as session:
-                preset = find_preset(session, handle.full_name, viewer=EVERYONE)
-                if preset is not None:
-                    record_download(session, preset)
+            self.backend.record_download(handle)
 
     def sync(self, name_or_handle: str, *, force: bool = False, full: bool = False) -> Resolved:
         """Bring a preset into the store (fetching it if needed) and verify it."""
@@ -197,116 +153,53 @@ class Registry:
         private: bool | None = None,
         alias: str = "latest",
         message: str = "",
+        license: str | None = None,
     ) -> Uploaded:
         """Publish a preset directory (or a .tar/.tar.gz/.zip of one) as a new
         immutable revision of `name` (a bare name goes in your own namespace).
 
-        The preset is validated first (an allowed architecture, a config that
-        builds, weights whose every shape fits it); identical files give the
-        same revision, stored once. `alias` moves only after everything is
-        recorded. With a server, the files are sent to it (a write token is needed).
+        The target and fields are checked first (tags are lowercased), then the
+        preset is validated (an allowed architecture, a config that builds,
+        weights whose every shape fits it); identical files give the same
+        revision, stored once. `alias` moves only after everything is recorded.
+        With a server, the files are sent to it (a write token is needed).
 
         Example:
             ```python
             Registry().upload("./my_gpt2", "team/my_gpt2", tags=["gpt2"], private=True)
             ```
         """
-        source = Path(path).resolve()
-        if self.server is not None:
-            return self._upload_to_server(source, name, description, tags, private, alias, message)
-        from registry.resolver.publish import UploadRequest, new_staging, publish, stage_path
-
-        handle = self._upload_handle(name, _uploader())
-        request = UploadRequest(
-            handle=handle,
-            owner=_uploader(),
+        owner = self.whoami().owner
+        if owner is None:
+            raise AuthenticationError(
+                f"Uploading to {self.settings.url} needs a token with write scope: set "
+                "REGISTRY_TOKEN (the server's operator creates one with "
+                "`registry token create --scope write`)."
+            )
+        request = UploadRequest.build(
+            _upload_handle(name, owner),
+            owner=owner,
             description=description,
-            tags=tuple(tags),
+            tags=tags,
             private=private,
             alias=alias,
             message=message,
+            license=license,
         )
-        staging = new_staging(self.resolver)
-        try:
-            stage_path(staging, source)
-        except BaseException:
-            shutil.rmtree(staging.directory, ignore_errors=True)
-            raise
-        # The embedded catalog's user owns every preset on this machine.
-        published = publish(self.resolver, staging, request, authorize=lambda preset: None)
-        return Uploaded(
-            preset=handle.full_name,
-            digest=published.resolved.digest,
-            created=published.created,
-            architecture=published.architecture,
-            parameter_count=published.parameter_count,
-            alias=alias,
-        )
-
-    @staticmethod
-    def _upload_handle(name: str, owner: str) -> CatalogHandle:
-        handle = parse_handle(name if "/" in name else f"{owner}/{name}")
-        if not isinstance(handle, CatalogHandle) or handle.ref is not None:
-            raise RegistryError(f"{name!r} is not a preset name (namespace/name) to upload to.")
-        return handle
-
-    def _upload_to_server(
-        self,
-        source: Path,
-        name: str,
-        description: str | None,
-        tags: tuple[str, ...] | list[str],
-        private: bool | None,
-        alias: str,
-        message: str,
-    ) -> Uploaded:
-        assert self.server is not None
-        owner = self.server.whoami().get("owner") or _uploader()
-        handle = self._upload_handle(name, owner)
-        body = self.server.upload(
-            source,
-            handle,
-            description=description,
-            tags=list(tags),
-            private=private,
-            alias=alias,
-            message=message,
-        )
-        return Uploaded(
-            preset=body["preset"],
-            digest=body["revision"]["digest"],
-            created=body["created"],
-            architecture=body["architecture"],
-            parameter_count=body["parameter_count"],
-            alias=body["alias"],
-        )
+        return self.backend.upload(Path(path).resolve(), request)
 
     def delete(self, name: str) -> None:
         """Remove a preset, its revisions and aliases from the catalog (owners only
         on a server). Its blobs stay until `registry gc` finds nothing refers to them."""
-        if self.server is not None:
-            self.server.delete(self._catalog_handle(name))
-            return
-        with self.resolver.catalog.transaction() as session:
-            preset = find_preset(session, name, viewer=EVERYONE)
-            if preset is None:
-                raise PresetNotFoundError(f"No preset {name} in the catalog.")
-            delete_preset(session, preset)
+        self.backend.delete(_catalog_handle(name))
 
-    def alias(self, name: str, alias: str, revision: str) -> None:
+    def alias(self, name: str, alias: str, revision: str) -> AliasOut:
         """Point `alias` of preset `name` at `revision` (a digest or its prefix, or an alias)."""
-        handle = self._catalog_handle(f"{name}@{revision}")
-        if self.server is not None:
-            self.server.alias(handle, alias, revision)
-            return
-        with self.resolver.catalog.transaction() as session:
-            preset = find_preset(session, handle.full_name, viewer=EVERYONE)
-            if preset is None:
-                raise PresetNotFoundError(f"No preset {handle.full_name} in the catalog.")
-            target = pick_revision(session, preset, handle)
-            if target is None:
-                raise PresetNotFoundError(f"{handle.full_name} has no revision {revision!r}.")
-            move_alias(session, preset, alias, target)
+        return self.backend.alias(_catalog_handle(f"{name}@{revision}"), alias, revision)
+
+    def whoami(self) -> WhoAmI:
+        """Who this registry acts as: this machine's user, or the server token's owner."""
+        return self.backend.whoami()
 
     # === The catalog ===
 
@@ -320,30 +213,13 @@ class Registry:
         **filters: Any,
     ) -> SearchPage:
         """Search the catalog; filters are those of `SearchFilters`."""
-        if self.server is not None:
-            known = {"source_kind": "source"}
-            params = {known.get(k, k): v for k, v in filters.items()}
-            return self.server.search(query, sort=sort, page=page, per_page=per_page, **params)
-        with self.resolver.catalog.transaction(write=False) as session:
-            return search_presets(
-                session,
-                query,
-                filters=SearchFilters(**filters),
-                sort=sort,
-                page=page,
-                per_page=per_page,
-                viewer=EVERYONE,
-            )
+        return self.backend.search(
+            query, filters=SearchFilters(**filters), sort=sort, page=page, per_page=per_page
+        )
 
     def info(self, name: str) -> PresetDetail:
         """A preset with its revisions, aliases and files."""
-        if self.server is not None:
-            return self.server.detail(self._catalog_handle(name))
-        with self.resolver.catalog.transaction(write=False) as session:
-            detail = preset_detail(session, name, viewer=EVERYONE)
-        if detail is None:
-            raise PresetNotFoundError(f"No preset {name} in the catalog. Try `registry search`.")
-        return detail
+        return self.backend.info(_catalog_handle(name))
 
     # === Checksums ===
 
@@ -365,20 +241,8 @@ class Registry:
 
     def _stored_revisions(self) -> list[Resolved]:
         """Every revision tree in the store, named after its preset when known."""
-        from sqlalchemy import select
-
-        from registry.catalog.models import Preset, Revision
-
         store = self.resolver.store
-        names: dict[str, str] = {}
-        if self.server is None:
-            with self.resolver.catalog.transaction(write=False) as session:
-                rows = session.execute(
-                    select(Revision.digest, Preset.namespace, Preset.name).join(
-                        Preset, Preset.id == Revision.preset_id
-                    )
-                )
-                names = {digest: f"{namespace}/{name}" for digest, namespace, name in rows}
+        names = self.backend.preset_names()
         stored = []
         for digest in sorted(store.digests()):
             manifest = store.load_manifest(digest)
@@ -386,6 +250,12 @@ class Registry:
             if manifest is not None and tree.is_dir():
                 stored.append(Resolved(names.get(digest, digest[:12]), digest, tree, manifest))
         return stored
+
+    def gc(self, *, grace_s: float = 3600, max_bytes: int | None = None) -> GcReport:
+        """Remove from the store every revision the catalog no longer records, and
+        stale temporary files; with `max_bytes`, also evict the least recently used
+        synced revisions until the store fits."""
+        return self.resolver.gc(grace_s=grace_s, max_bytes=max_bytes)
 
     def lock(self, names: list[str], path: str | os.PathLike[str] = "presets.lock") -> Path:
         """Pin presets to their current revisions in a lock file; return its path."""
@@ -425,3 +295,37 @@ class Registry:
         return lockfile.LockReport(
             checked=len(locked), mismatches=tuple(mismatches), missing=tuple(missing)
         )
+
+    # === Tokens (for a server's operator: the catalog `registry serve` serves) ===
+
+    def create_token(
+        self, *, scope: str = "read", name: str = "", owner: str | None = None
+    ) -> NewToken:
+        """Create an API token; its secret is in the result, and nowhere else."""
+        return self.backend.create_token(owner=owner, scope=scope, name=name)
+
+    def tokens(self, owner: str | None = None) -> list[TokenInfo]:
+        """`owner`'s tokens (default: this machine's user), never their secrets."""
+        return self.backend.tokens(owner)
+
+    def revoke_token(self, token_id: int, *, owner: str | None = None) -> None:
+        """Revoke a token: it stops working at once."""
+        self.backend.revoke_token(token_id, owner)
+
+
+def _backend_for(settings: Settings) -> Backend:
+    """The embedded catalog, or the server `settings.url` names: chosen once."""
+    if settings.url:
+        from registry.client.remote import RemoteBackend
+
+        return RemoteBackend(settings)
+    from registry.client.local import LocalBackend
+
+    return LocalBackend(settings)
+
+
+def _upload_handle(name: str, owner: str) -> CatalogHandle:
+    handle = parse_handle(name if "/" in name else f"{owner}/{name}")
+    if not isinstance(handle, CatalogHandle) or handle.ref is not None:
+        raise RegistryError(f"{name!r} is not a preset name (namespace/name) to upload to.")
+    return handle

@@ -1,6 +1,6 @@
 """The web service under load, side by side with a FastAPI hello-world, in one run.
 
-    python bench/web.py [--presets 100000] [--seconds 10] [--connections 64]
+    python bench/serving.py [--presets 100000] [--seconds 10] [--connections 64]
                         [--cache DIR] [--json PATH] [--no-upload]
 
 - Fills (once, cached) a SQLite catalog with `--presets` synthetic presets.
@@ -38,15 +38,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+# Siblings in bench/ (a script's own folder is first on sys.path); the project
+# itself is imported as installed.
+import catalog as catalog_bench
 import httpx
+import load as load_bench
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(HERE))
-
-import catalog as catalog_bench  # noqa: E402  (bench/catalog.py)
-import load as load_bench  # noqa: E402  (bench/load.py)
 
 from registry.catalog.database import Catalog  # noqa: E402
 from registry.catalog.service import create_token  # noqa: E402
