@@ -3,12 +3,18 @@ upload, alias, delete."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from registry.cli.shell import JsonOption, human_size, print_json, registry, say, stdout
+from registry.errors import OfflineError
+
+if TYPE_CHECKING:
+    from registry.client import Registry
+    from registry.resolver.names import RecordedName
 
 app = typer.Typer()
 
@@ -50,8 +56,16 @@ def info(
     preset: Annotated[str, typer.Argument(help="Catalog name, e.g. keras/gpt2_base_en.")],
     as_json: JsonOption = False,
 ) -> None:
-    """A preset's details, revisions and files."""
-    detail = registry().info(preset)
+    """A preset's details, revisions and files (offline: the revision last synced)."""
+    client = registry()
+    recorded = client.recorded(preset)
+    try:
+        detail = client.info(preset)
+    except OfflineError:
+        if recorded is None:
+            raise
+        _print_recorded(client, recorded, as_json)
+        return
     if as_json:
         print_json(detail)
         return
@@ -68,6 +82,22 @@ def info(
         say(f"\nrevision {revision.digest}{aliases}  {revision.created_at:%Y-%m-%d %H:%M}")
         for file in revision.files:
             say(f"  {file.sha256}  {file.size:>12,}  {file.path}")
+    if recorded is not None:
+        say(f"\nsynced here: {recorded.describe()}")
+
+
+def _print_recorded(client: Registry, recorded: RecordedName, as_json: bool) -> None:
+    """What the store knows of a server's preset while offline."""
+    manifest = client.resolver.store.load_manifest(recorded.digest)
+    files = manifest.files if manifest is not None else ()
+    if as_json:
+        print_json(
+            {**dataclasses.asdict(recorded), "files": [dataclasses.asdict(f) for f in files]}
+        )
+        return
+    say(f"offline: {recorded.describe()}")
+    for file in files:
+        say(f"  {file.sha256}  {file.size:>12,}  {file.path}")
 
 
 @app.command()

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from registry.cli.shell import JsonOption, import_keras, print_json, registry, say, stdout, warn
-from registry.errors import PresetFormatError, PresetNotFoundError
+from registry.errors import OfflineError, PresetFormatError, PresetNotFoundError, SourceError
 
 app = typer.Typer()
 
@@ -128,7 +128,8 @@ def verify(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Check files against recorded digests. Exit 0: all match; 1: a mismatch; 2: missing data."""
+    """Check files against recorded digests. Exit 0: all match; 1: a mismatch; 2: the
+    preset or its revision cannot be had (unknown, offline and never synced, server down)."""
     if offline:
         os.environ["REGISTRY_OFFLINE"] = "1"
     client = registry()
@@ -137,7 +138,8 @@ def verify(
             client.verify_lock(lock_file, full=full) if lock_file
             else client.verify(preset, full=full)
         )  # fmt: skip
-    except (PresetFormatError, PresetNotFoundError) as error:  # usage or missing data
+    except (PresetFormatError, PresetNotFoundError, OfflineError, SourceError) as error:
+        # The preset, its revision or its files cannot be had: absence, not corruption.
         warn(f"error: {error}")
         raise typer.Exit(2) from error
     if as_json:

@@ -22,6 +22,7 @@ from registry.records import (
     WhoAmI,
 )
 from registry.resolver.handles import CatalogHandle, parse_handle
+from registry.resolver.names import RecordedName
 from registry.resolver.request import UploadRequest
 from registry.resolver.resolve import Resolved, Verify
 from registry.resolver.store import GcReport
@@ -220,6 +221,12 @@ class Registry:
     def info(self, name: str) -> PresetDetail:
         """A preset with its revisions, aliases and files."""
         return self.backend.info(_catalog_handle(name))
+
+    def recorded(self, name: str) -> RecordedName | None:
+        """Which revision the server last said `name` (`ns/name[@alias]`) means, and
+        when: what resolves it offline. None without a server, or never resolved."""
+        names = self.resolver.names
+        return names.lookup(_catalog_handle(name)) if names is not None else None
 
     # === Checksums ===
 

@@ -14,11 +14,12 @@ from typing import NoReturn
 from registry import records
 from registry.catalog.queries import SearchFilters
 from registry.config import Settings
-from registry.errors import RegistryError
+from registry.errors import OfflineError, RegistryError
 from registry.resolver.handles import CatalogHandle
 from registry.resolver.remote import RegistryServer
 from registry.resolver.request import UploadRequest
 from registry.resolver.resolve import Resolver
+from registry.resolver.resolved import is_offline
 
 
 class RemoteBackend:
@@ -46,6 +47,11 @@ class RemoteBackend:
         return self.server.search(asked)
 
     def info(self, handle: CatalogHandle) -> records.PresetDetail:
+        if is_offline(self.settings):
+            raise OfflineError(
+                f"The registry is offline, so {self.server.url} cannot be asked about {handle}; "
+                "`registry info` shows the revision recorded at the last sync."
+            )
         return self.server.detail(handle)
 
     def preset_names(self) -> dict[str, str]:

@@ -35,7 +35,8 @@ from registry.resolver.request import UploadRequest
 from registry.resolver.store import CHUNK, Advance, Store, byte_progress
 from registry.version import __version__
 
-TIMEOUT = httpx.Timeout(30.0, read=300.0)
+# A dead server is an error within seconds (connect), a slow body is not (read).
+TIMEOUT = httpx.Timeout(30.0, connect=5.0, read=300.0)
 
 
 def _manifest(revision: records.RevisionInfo) -> Manifest:

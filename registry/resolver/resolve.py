@@ -12,13 +12,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import os
+import logging
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from registry.catalog.database import Catalog
@@ -43,33 +43,17 @@ from registry.resolver.handles import (
     LocalHandle,
     parse_handle,
 )
+from registry.resolver.names import age
+from registry.resolver.resolved import Resolved, Verify, is_offline
 from registry.resolver.sources import Download, fetch_hf, fetch_kaggle
 from registry.resolver.store import GcReport, Store
 
 if TYPE_CHECKING:
+    from registry.resolver.names import RecordedNames
     from registry.resolver.remote import RegistryServer
 
-Verify = Literal["fast", "full"] | bool
 LOCAL_NAMESPACE = "local"
-_OFFLINE_VARIABLES = ("REGISTRY_OFFLINE", "HF_HUB_OFFLINE", "KAGGLEHUB_OFFLINE")
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """A verified revision in the store."""
-
-    preset: str  # namespace/name in the catalog
-    digest: str
-    path: Path
-    manifest: Manifest
-
-
-def is_offline(settings: Settings) -> bool:
-    """Offline by the registry's setting or by the clients' own variables."""
-    truthy = {"1", "true", "yes", "on"}
-    return settings.offline or any(
-        os.environ.get(name, "").strip().lower() in truthy for name in _OFFLINE_VARIABLES
-    )
+log = logging.getLogger("registry.resolver")
 
 
 def _local_name(path: Path) -> str:
@@ -102,12 +86,14 @@ class Resolver:
         self.store = store or Store(self.settings.home / "store")
         self.store.cleanup_temp()
         self.server: RegistryServer | None = None
+        self.names: RecordedNames | None = None
         self._resolve_name = self._resolve_catalog
         if self.settings.url:
-            from registry.resolver.remote import RegistryServer
+            from registry.resolver.from_server import ServerNames
 
-            self.server = RegistryServer(self.settings.url, token=self.settings.token)
-            self._resolve_name = self._resolve_from_server
+            names = ServerNames(self.settings, self.store)
+            self.server, self.names = names.server, names.recorded
+            self._resolve_name = names.resolve
 
     @property
     def catalog(self) -> Catalog:
@@ -207,6 +193,12 @@ class Resolver:
             files = None
             if revision is not None:
                 files = revision_manifest(revision)
+                if source_kind in ("kaggle", "hf") and is_offline(self.settings):
+                    log.warning(
+                        "offline: %s@%s -> %s, as synced from %s %s ago", handle.full_name,
+                        handle.ref or "latest", revision.digest[:12], source,
+                        age(revision.created_at),
+                    )  # fmt: skip
         if digest is not None and files is not None and not force:
             tree = self.store.tree_path(digest)
             if tree.is_dir():
@@ -275,53 +267,39 @@ class Resolver:
         tree = self.store.publish_tree(manifest)
         return Resolved(handle.full_name, manifest.revision_id, tree, manifest)
 
-    # === Another registry server (REGISTRY_URL) ===
-
-    def _resolve_from_server(self, handle: CatalogHandle, *, force: bool) -> Resolved:
-        assert self.server is not None
-        pinned = handle.ref if handle.ref is not None and len(handle.ref) == 64 else None
-        if pinned is not None and not force:  # a full digest: the store may answer alone
-            manifest = self.store.load_manifest(pinned)
-            if manifest is not None and self.store.tree_path(pinned).is_dir():
-                return Resolved(handle.full_name, pinned, self.store.tree_path(pinned), manifest)
-        if is_offline(self.settings):
-            raise OfflineError(
-                f"{handle} is not in the store and the registry is offline, so "
-                f"{self.server.url} cannot be asked. Run `registry sync {handle}` with network "
-                "access; pin full revision digests (`registry lock`) to load offline."
-            )
-        manifest = self.server.revision(handle)
-        digest = manifest.revision_id
-        tree = self.store.tree_path(digest)
-        if tree.is_dir() and not force:
-            self.store.save_manifest(manifest)
-            return Resolved(handle.full_name, digest, tree, manifest)
-        with self.store.lock(f"remote-{digest}"):
-            if force:
-                self.store.remove_tree(digest)
-            self.server.download(handle, manifest, self.store)
-            tree = self.store.publish_tree(manifest)
-        return Resolved(handle.full_name, digest, tree, manifest)
-
     # === Housekeeping ===
 
     def gc(self, *, grace_s: float = 3600, max_bytes: int | None = None) -> GcReport:
-        """Remove from the store every revision the catalog no longer records.
+        """Remove from the store every revision neither the catalog records nor a
+        name recorded from a server points at.
 
         With `max_bytes`, also evict the least recently used synced revisions
         (never uploads: they have no source to fetch them from again) until the
         store's blobs fit.
         """
-        with self.catalog.transaction(write=False) as session:
-            keep = set(session.scalars(select(Revision.digest)))
-            synced = set(
-                session.scalars(
-                    select(Revision.digest)
-                    .join(Preset, Preset.id == Revision.preset_id)
-                    .where(Preset.source_kind != "upload")
+        keep: set[str] = set()
+        synced: set[str] = set()
+        if self.names is not None:  # a server's cache: what its names point at
+            keep = self.names.digests()
+            synced = set(keep)
+        if self.names is None or self._catalog_exists():
+            with self.catalog.transaction(write=False) as session:
+                keep |= set(session.scalars(select(Revision.digest)))
+                synced |= set(
+                    session.scalars(
+                        select(Revision.digest)
+                        .join(Preset, Preset.id == Revision.preset_id)
+                        .where(Preset.source_kind != "upload")
+                    )
                 )
-            )
         return self.store.gc(keep, grace_s=grace_s, max_bytes=max_bytes, evictable=synced)
+
+    def _catalog_exists(self) -> bool:
+        """Whether an embedded catalog was ever made here (without making one)."""
+        if self._catalog is not None:
+            return True
+        url = make_url(self.settings.db_url)
+        return url.get_backend_name() != "sqlite" or Path(url.database or "").is_file()
 
     # === Remote sources ===
 

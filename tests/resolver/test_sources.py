@@ -8,6 +8,7 @@ bodies) need a server that misbehaves on purpose: `hub`, from `servers.py`.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,12 @@ import pytest
 from registry import GPT2Backbone
 from registry.catalog.queries import EVERYONE, preset_detail
 from registry.config import Settings
-from registry.errors import ChecksumMismatchError, PresetNotFoundError, SourceError
+from registry.errors import (
+    ChecksumMismatchError,
+    OfflineError,
+    PresetNotFoundError,
+    SourceError,
+)
 from registry.preset.manifest import build_manifest
 from registry.resolver.resolve import Resolver
 from tests.resolver.processes import resolve_at_once
@@ -192,6 +198,23 @@ def test_a_builtin_preset_syncs_through_its_kaggle_handle(
         detail = preset_detail(session, "gpt2_base_en", viewer=EVERYONE)
     assert detail is not None and detail.synced
     assert detail.source == "kaggle://keras/gpt2/keras/gpt2_base_en/3"
+
+
+def test_a_synced_builtin_resolves_offline_by_name_and_says_since_when(
+    kaggle: dict[str, Repo],
+    resolver: Resolver,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    kaggle["keras/gpt2/keras/gpt2_base_en"] = kaggle.pop("keras/gpt2/keras/gpt2_tiny")
+    synced = resolver.resolve("gpt2_base_en")
+    monkeypatch.setenv("REGISTRY_OFFLINE", "1")
+    with caplog.at_level(logging.WARNING, logger="registry.resolver"):
+        assert resolver.resolve("keras/gpt2_base_en").digest == synced.digest
+    assert f"offline: keras/gpt2_base_en@latest -> {synced.digest[:12]}" in caplog.text
+    assert "as synced from kaggle://keras/gpt2/keras/gpt2_base_en/3" in caplog.text
+    with pytest.raises(OfflineError, match="offline"):
+        resolver.resolve("gpt2_medium_en")  # never synced
 
 
 def test_a_corrupted_kaggle_download_is_refused(
