@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import mmap
 import os
+import shutil
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -28,6 +29,17 @@ Advance = Callable[[int], None]
 
 class Readable(Protocol):
     def readinto(self, buffer: memoryview, /) -> int | None: ...
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link `source` at `target` (a new path), or copy it where the file
+    system cannot link (another device, no link support, too many links)."""
+    try:
+        os.link(source, target)
+    except OSError as error:
+        if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+        shutil.copyfile(source, target)
 
 
 def _open_new(path: Path) -> tuple[int, bool]:

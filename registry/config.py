@@ -7,12 +7,18 @@
 | `REGISTRY_URL` | a registry server to talk to instead of the embedded one | none |
 | `REGISTRY_TOKEN` | the API token for that server | none |
 | `REGISTRY_OFFLINE` | `1` to never touch the network | off |
+| `REGISTRY_SECRET` | the server's key for signed tokens and URLs | `$REGISTRY_HOME/secret` |
+| `REGISTRY_LFS_CHUNK_BYTES` | a server's LFS part size: larger files are sent in parts | 2 GiB |
+
+Every server process of one registry must sign with the same key: set
+`REGISTRY_SECRET` when they do not share `REGISTRY_HOME`. Unset, the first
+process creates a random key in `$REGISTRY_HOME/secret` (mode 0600).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 APP_NAME = "keras-preset-registry"
@@ -35,6 +41,8 @@ class Settings:
     url: str | None = None
     token: str | None = None
     offline: bool = False
+    secret: str | None = field(default=None, repr=False)
+    lfs_chunk_bytes: int = 2 << 30
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -47,7 +55,18 @@ class Settings:
             url=env.get("REGISTRY_URL") or None,
             token=env.get("REGISTRY_TOKEN") or None,
             offline=env.get("REGISTRY_OFFLINE", "").strip().lower() in _TRUE,
+            secret=env.get("REGISTRY_SECRET") or None,
+            lfs_chunk_bytes=_positive(env, "REGISTRY_LFS_CHUNK_BYTES", cls.lfs_chunk_bytes),
         )
+
+
+def _positive(env: dict[str, str], name: str, default: int) -> int:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) <= 0:
+        raise ValueError(f"{name}={value!r} must be a positive whole number of bytes.")
+    return int(value)
 
 
 def local_user() -> str:

@@ -28,6 +28,14 @@ class PresetNotFoundError(RegistryError, LookupError):
     """A preset name or handle does not lead to any preset."""
 
 
+class RevisionNotFoundError(PresetNotFoundError):
+    """The preset is there (and visible); the revision, branch or tag asked for is not."""
+
+
+class EntryNotFoundError(PresetNotFoundError):
+    """A revision has no file (or folder) at the path asked for."""
+
+
 class PresetFormatError(RegistryError, ValueError):
     """A preset directory is malformed: a file is missing, unreadable or wrong."""
 
@@ -140,6 +148,11 @@ class UploadTooLargeError(UnsafePresetError):
     """An upload, a file of it or an archive's expansion passed a size limit."""
 
 
+class XetFormatError(RegistryError, ValueError):
+    """A xorb, a shard or a hash sent through the Xet protocol is malformed, or
+    does not match what it claims (a hash, a size, a xorb it references)."""
+
+
 # The one table of error codes. A server answers each error with its HTTP status
 # and code (`{"error": {"code", "message"}}`); a client raises the same class
 # again from the code. Most specific first: the first class an error is an
@@ -157,6 +170,7 @@ ERROR_CODES: tuple[tuple[type[RegistryError], int, str], ...] = (
     (AliasExistsError, 409, "conflict"),
     (InvalidNameError, 422, "invalid_name"),
     (InvalidHandleError, 422, "invalid_name"),
+    (XetFormatError, 400, "invalid_xet_object"),
     (OfflineError, 503, "offline"),
     (SourceError, 502, "source_unavailable"),
     (CatalogUnavailableError, 503, "catalog_unavailable"),

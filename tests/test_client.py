@@ -81,3 +81,46 @@ def test_a_broken_preset_is_refused_before_anything_is_stored(
     assert list(registry.resolver.store.blobs.glob("*/*")) == []
     with pytest.raises(PresetNotFoundError):
         registry.info("team/broken")
+
+
+def test_verify_without_a_name_checks_every_stored_revision(
+    registry: Registry, keras_hub_preset: Path
+) -> None:
+    for i in range(130):  # more than any page size
+        (keras_hub_preset / "README.md").write_text(f"# revision {i}\n")
+        registry.sync(str(keras_hub_preset))
+    report = registry.verify(full=True)
+    assert report.ok and report.checked == 130
+    stored = registry.resolver.store
+    digest = sorted(stored.digests())[77]
+    readme = stored.tree_path(digest) / "README.md"
+    readme.chmod(0o644)
+    readme.write_text("# changed behind the registry's back\n")
+    report = registry.verify(full=True)
+    assert report.checked == 130 and [m.path for m in report.mismatches] == ["README.md"]
+
+
+def test_a_store_tree_has_its_json_checked_once_before_it_loads(
+    registry: Registry, keras_hub_preset: Path
+) -> None:
+    from registry.catalog.service import PresetSpec, move_alias, record_revision, upsert_preset
+
+    store = registry.resolver.store
+    synced = registry.sync(str(keras_hub_preset))  # checked on the way in
+    assert store.json_checked(synced.digest)
+    # A tree that came in unchecked (as from an old store): its JSON is checked
+    # at its first load, which refuses it.
+    (keras_hub_preset / "metadata.json").write_text("[" * 100 + "]" * 100)
+    manifest = store.ingest_directory(keras_hub_preset)
+    store.publish_tree(manifest)
+    with registry.resolver.catalog.transaction() as session:
+        preset = upsert_preset(session, PresetSpec("team", "unchecked", "GPT2Backbone"))
+        revision = record_revision(session, preset, manifest)[0]
+        session.flush()
+        move_alias(session, preset, "latest", revision)
+    assert not store.json_checked(manifest.revision_id)
+    with pytest.raises(PresetFormatError, match=r"metadata\.json: is nested more than 32"):
+        registry.load("team/unchecked")
+    assert not store.json_checked(manifest.revision_id)
+    registry.load(synced.preset)
+    assert store.json_checked(synced.digest)

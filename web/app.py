@@ -23,14 +23,15 @@ from registry.config import Settings
 from registry.preset.demo import DEMO_PRESET
 from registry.version import __version__
 from web import errors, login, pages, uploads
-from web.api import hf, v1
+from web.api import hf, hub_commit, hub_repos, lfs, v1, xet
 from web.services import Services
 
 DESCRIPTION = """A verified registry of Keras presets.
 
 - `/api/v1`: the registry's JSON API (search, presets, revisions, files, uploads, aliases).
-- `/api/models/...` and `/{namespace}/{name}/resolve/...`: the Hugging Face Hub's download
-  protocol, for `huggingface_hub` and keras-hub with `HF_ENDPOINT` set to this server.
+- `/api/models/...`, `/api/repos/...` and `/{namespace}/{name}/resolve/...`: the Hugging Face
+  Hub's protocol (downloads, commits, LFS uploads, branches and tags), for `huggingface_hub`
+  and keras-hub with `HF_ENDPOINT` set to this server.
 
 Writes need `Authorization: Bearer <token>` with write scope.
 """
@@ -68,5 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(uploads.page_router)
     app.include_router(login.router)
     app.include_router(hf.router)
+    app.include_router(hub_repos.router)
+    app.include_router(hub_commit.router)
+    app.include_router(lfs.router)
+    app.include_router(xet.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     return app

@@ -77,7 +77,8 @@ class Principal:
 ANONYMOUS_PRINCIPAL = Principal()
 
 
-def _bearer(request: Request) -> str | None:
+def bearer(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, if any."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
@@ -103,7 +104,7 @@ async def principal(request: Request, svc: ServicesDep) -> Principal:
     Raises:
         AuthenticationError: a bearer token was sent but is unknown or revoked.
     """
-    secret = _bearer(request)
+    secret = bearer(request)
     if secret is not None:
         found = await run_in_threadpool(principal_for, svc, secret)
         if found is None:

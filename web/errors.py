@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry import errors
+from web.api.hub_errors import HubError, hub_error, is_hub_path
 from web.rendering import render_error
 
 log = logging.getLogger("registry.web")
@@ -35,26 +36,38 @@ def _wants_html(request: Request) -> bool:
     return not is_api and "text/html" in request.headers.get("accept", "")
 
 
+def _answer(
+    request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    if is_hub_path(request.url.path):  # the Hub's clients read their own form
+        return HubError(None, message, status).response()
+    if _wants_html(request):
+        return render_error(request, status, code, message)
+    return error_response(status, code, message, headers)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that give every error its status and body."""
 
+    @app.exception_handler(HubError)
+    async def hub_protocol_error(request: Request, error: HubError) -> Response:
+        return error.response()
+
     @app.exception_handler(errors.RegistryError)
     async def registry_error(request: Request, error: errors.RegistryError) -> Response:
+        if is_hub_path(request.url.path):  # with the codes the Hub's clients know
+            return hub_error(error, request).response()
         status, code = errors.status_of(error)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        if _wants_html(request):
-            return render_error(request, status, code, str(error))
-        return error_response(status, code, str(error), headers)
+        return _answer(request, status, code, str(error), headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
             error.status_code, "http_error"
         )
-        message = str(error.detail)
-        if _wants_html(request):
-            return render_error(request, error.status_code, code, message)
-        return error_response(error.status_code, code, message, getattr(error, "headers", None))
+        headers = getattr(error, "headers", None)
+        return _answer(request, error.status_code, code, str(error.detail), headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> Response:
@@ -63,9 +76,7 @@ def install(app: FastAPI) -> None:
             where = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
             problems.append(f"{where}: {item.get('msg', 'invalid')}")
         message = "Invalid request: " + "; ".join(problems)
-        if _wants_html(request):
-            return render_error(request, 422, "invalid_request", message)
-        return error_response(422, "invalid_request", message)
+        return _answer(request, 422, "invalid_request", message)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> Response:

@@ -171,7 +171,7 @@ def _model_card(tree: Path) -> str | None:
 def _snippets(request: Request, detail: PresetDetail) -> dict[str, str]:
     name = detail.full_name
     base = str(request.base_url).rstrip("/")
-    cls = detail.architecture
+    cls = detail.architecture or "Backbone"  # an empty repository: any class will do
     spec = allowlist.spec_named(cls)
     inputs = f"  # inputs: {', '.join(spec.inputs)}" if spec is not None else ""
     return {

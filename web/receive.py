@@ -192,7 +192,8 @@ def check_declared_size(request: Request, staging: Staging) -> None:
         )
 
 
-async def _batches(request: Request) -> AsyncIterator[bytes]:
+async def body_batches(request: Request) -> AsyncIterator[bytes]:
+    """A request's body in 1 MiB batches (a worker-thread hop per batch, not per packet)."""
     batch = bytearray()
     async for chunk in request.stream():
         batch += chunk
@@ -224,7 +225,7 @@ async def receive(request: Request, staging: Staging, prepare: Prepare) -> dict[
             await run_in_threadpool(prepare, {})
             archive = StagedArchive(archive_path, staging, "the request body")
             try:
-                async for batch in _batches(request):
+                async for batch in body_batches(request):
                     await run_in_threadpool(archive.write, batch)
             finally:
                 archive.close()
@@ -257,7 +258,7 @@ async def _receive_multipart(
     receiver = _Receiver(staging, archive_path, prepare)
     parser = MultipartParser(boundary, _callbacks(receiver))  # type: ignore[arg-type]
     try:
-        async for batch in _batches(request):
+        async for batch in body_batches(request):
             await run_in_threadpool(parser.write, batch)
         parser.finalize()
         await run_in_threadpool(receiver.prepared_once)  # a form without files

@@ -38,6 +38,8 @@ NAMING_CONVENTION = {
 }
 SOURCE_KINDS = ("kaggle", "hf", "local", "upload", "registry", "bundled")
 VISIBILITIES = ("public", "private")
+# An alias is a branch (commits move it) or a tag (it stays where it was put).
+ALIAS_KINDS = ("branch", "tag")
 
 
 def _hex_digest_check(column: str) -> str:
@@ -209,10 +211,14 @@ class RevisionFile(Base):
 
 
 class Alias(Base):
-    """A name (`latest`, or one a user chose) that points at a revision."""
+    """A name (`latest`, or one a user chose) that points at a revision: a branch,
+    which commits move, or a tag (the Hub's refs; `latest` is its `main`)."""
 
     __tablename__ = "aliases"
-    __table_args__ = (UniqueConstraint("preset_id", "name", name="uq_aliases_preset_id_name"),)
+    __table_args__ = (
+        UniqueConstraint("preset_id", "name", name="uq_aliases_preset_id_name"),
+        CheckConstraint("kind IN ('branch', 'tag')", name="kind_known"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     preset_id: Mapped[int] = mapped_column(ForeignKey("presets.id", ondelete="CASCADE"))
@@ -224,8 +230,33 @@ class Alias(Base):
         DateTime(timezone=True), default=_now, server_default=_DB_NOW
     )
 
+    kind: Mapped[str] = mapped_column(String(8), default="branch", server_default="branch")
+
     preset: Mapped[Preset] = relationship(back_populates="aliases")
     revision: Mapped[Revision] = relationship()
+
+
+class AliasMove(Base):
+    """One move of an alias: the commit log. Which revision it moved to, from
+    which (its parent commit), by whom, with what message, when. A revision may
+    be reached by several moves (identical content committed twice, a revert)."""
+
+    __tablename__ = "alias_moves"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    preset_id: Mapped[int] = mapped_column(ForeignKey("presets.id", ondelete="CASCADE"), index=True)
+    alias: Mapped[str] = mapped_column(String(64))
+    revision_id: Mapped[int] = mapped_column(
+        ForeignKey("revisions.id", ondelete="CASCADE"), index=True
+    )
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("revisions.id", ondelete="SET NULL"), nullable=True
+    )
+    author: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, server_default=_DB_NOW
+    )
 
 
 class ApiToken(Base):

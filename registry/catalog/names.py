@@ -30,6 +30,14 @@ NAMESPACE = NameRule(
     "lowercase letters, digits, '_' and '-', starting and ending with a letter or digit, "
     "at most 64 characters",
 )
+# Aliases are also the Hub's branches and tags, which may hold `/` (`feature/x`).
+_ALIAS_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?"
+ALIAS = NameRule(
+    re.compile(rf"^(?=.{{1,64}}$){_ALIAS_PART}(?:/{_ALIAS_PART})*$"),
+    "letters, digits, '.', '_' and '-', in parts separated by single '/' (no '..'), each "
+    "starting with a letter or digit and ending with a letter, digit or '_', at most 64 "
+    "characters",
+)
 TAG = NameRule(
     re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$"),
     "letters, digits, '.', '_' and '-' (lowercased), starting with a letter or digit, "

@@ -21,9 +21,11 @@ from sqlalchemy.orm import Session
 
 from registry.catalog.generation import mark_changed
 from registry.catalog.models import (
+    ALIAS_KINDS,
     SOURCE_KINDS,
     VISIBILITIES,
     Alias,
+    AliasMove,
     ApiToken,
     Blob,
     CatalogState,
@@ -33,7 +35,7 @@ from registry.catalog.models import (
     Revision,
     RevisionFile,
 )
-from registry.catalog.names import NAMESPACE, TAG, check_name, check_preset_name
+from registry.catalog.names import ALIAS, NAMESPACE, TAG, check_name, check_preset_name
 from registry.catalog.search import indexed_words
 from registry.errors import AliasExistsError, InvalidNameError, PresetExistsError
 from registry.preset.manifest import Manifest
@@ -244,15 +246,19 @@ def record_revision(
     return revision, True
 
 
-def create_alias(session: Session, preset: Preset, name: str, revision: Revision) -> Alias:
-    """Add a new alias; a second alias of the same name is refused.
+def create_alias(
+    session: Session, preset: Preset, name: str, revision: Revision, *, kind: str = "branch"
+) -> Alias:
+    """Add a new alias (a branch, or a tag); a second alias of the same name is refused.
 
     Raises:
         AliasExistsError: the preset has this alias already (or another writer
             just created it).
     """
-    check_name("alias", name)
-    alias = Alias(preset_id=preset.id, name=name, revision_id=revision.id)
+    check_name("alias", name, ALIAS)
+    if kind not in ALIAS_KINDS:
+        raise InvalidNameError(f"an alias is one of {ALIAS_KINDS}, not {kind!r}")
+    alias = Alias(preset_id=preset.id, name=name, revision_id=revision.id, kind=kind)
     _insert_once(
         session,
         alias,
@@ -264,9 +270,26 @@ def create_alias(session: Session, preset: Preset, name: str, revision: Revision
     return alias
 
 
-def move_alias(session: Session, preset: Preset, name: str, revision: Revision) -> None:
-    """Point `name` at `revision`, creating it if needed (an atomic upsert)."""
-    check_name("alias", name)
+def move_alias(
+    session: Session,
+    preset: Preset,
+    name: str,
+    revision: Revision,
+    *,
+    author: str | None = None,
+    message: str = "",
+) -> bool:
+    """Point `name` at `revision`, creating it if needed (an atomic upsert), and
+    log the move (the commit history); return whether it moved. Pointing an
+    alias where it points already changes and logs nothing."""
+    check_name("alias", name, ALIAS)
+    before = session.scalar(
+        select(Alias.revision_id)
+        .where(Alias.preset_id == preset.id, Alias.name == name)
+        .with_for_update()
+    )
+    if before == revision.id:
+        return False
     statement = _upsert_statement(session, Alias).values(
         preset_id=preset.id, name=name, revision_id=revision.id, updated_at=_now()
     )
@@ -276,8 +299,19 @@ def move_alias(session: Session, preset: Preset, name: str, revision: Revision) 
             set_={"revision_id": revision.id, "updated_at": _now()},
         )
     )
+    session.add(
+        AliasMove(
+            preset_id=preset.id,
+            alias=name,
+            revision_id=revision.id,
+            parent_id=before,
+            author=author,
+            message=message,
+        )
+    )
     session.expire(preset, ["aliases"])
     mark_changed(session)
+    return True
 
 
 def delete_preset(session: Session, preset: Preset) -> None:

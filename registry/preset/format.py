@@ -24,7 +24,12 @@ CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
 SHARDED_WEIGHTS_FILE = "model.weights.json"
 MAX_JSON_BYTES = 1 << 20
+# Other JSON files may be large (a transformers tokenizer.json holds the whole
+# vocabulary: 9 MB for Llama 3, 33 MB for Gemma 3): read as a stream, never whole.
+MAX_DATA_JSON_BYTES = 64 << 20
 MAX_JSON_DEPTH = 32
+# Read whole, with `read_json`, by the loader and the validator.
+CONFIG_JSON_FILES = frozenset({"config.json", "metadata.json", "task.json"})
 # Weight formats that are pickles: opening one can run arbitrary code.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 _DTYPE_POLICIES = frozenset(
@@ -51,21 +56,11 @@ def read_json(path: Path, *, max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any]:
         raise PresetFileMissingError(
             path, "does not exist.", "Every preset needs it; check the directory."
         )
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise PresetFormatError(
-            path,
-            f"is {size} bytes, over the {max_bytes}-byte limit for JSON files.",
-            "A preset's JSON files hold configuration only; remove what is not.",
-        )
+    _check_size(path, max_bytes)
     try:
         body = json.loads(path.read_bytes().decode("utf-8"), object_pairs_hook=_unique_keys)
     except _DuplicateKeyError as error:
-        raise PresetFormatError(
-            path,
-            f"sets the key {error.key!r} twice in one object; which one counts is ambiguous.",
-            "Keep one of them.",
-        ) from error
+        raise error.refusal(path) from error
     except UnicodeDecodeError as error:
         raise PresetFormatError(
             path, f"is not UTF-8 ({error.reason}).", "Save it as UTF-8 JSON."
@@ -91,10 +86,100 @@ def read_json(path: Path, *, max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any]:
     return body
 
 
+def check_json_file(path: Path, *, max_bytes: int = MAX_DATA_JSON_BYTES) -> None:
+    """Hold any JSON file to the rules of `read_json` (size, UTF-8, one value,
+    no key twice in an object, at most MAX_JSON_DEPTH levels), reading it as a
+    stream of events, so memory stays flat whatever its size.
+
+    Raises:
+        PresetFormatError: it breaks one of the rules (the message says which).
+    """
+    import ijson
+
+    _check_size(path, max_bytes)
+    shape = _Shape(path)
+    try:
+        with open(path, "rb") as file:
+            for event, value in ijson.basic_parse(file, use_float=True):
+                shape.see(event, value)
+    except _DuplicateKeyError as error:
+        raise error.refusal(path) from error
+    except (ijson.JSONError, UnicodeDecodeError) as error:
+        raw = error.args[0] if error.args else error
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        reason = text.strip().splitlines()[0].rstrip(".") if text.strip() else type(error).__name__
+        utf8 = isinstance(error, UnicodeDecodeError) or "UTF8" in reason or not _is_utf8(path)
+        problem = f"is not UTF-8 ({reason})" if utf8 else f"is not valid JSON ({reason})"
+        raise PresetFormatError(path, f"{problem}.", "Fix or replace the file.") from error
+
+
+def check_json_files(directory: Path) -> None:
+    """Every JSON file of a preset, held to the same rules (configs at their
+    smaller limit); `manifest.json` is the registry's own and read by its reader."""
+    for path in sorted(directory.rglob("*.json")):
+        if path.is_file() and path.relative_to(directory).as_posix() != "manifest.json":
+            limit = (
+                MAX_JSON_BYTES
+                if path.parent == directory and path.name in CONFIG_JSON_FILES
+                else MAX_DATA_JSON_BYTES
+            )
+            check_json_file(path, max_bytes=limit)
+
+
+def _is_utf8(path: Path) -> bool:
+    """Whether a file decodes as UTF-8 (asked only of a file already refused)."""
+    try:
+        path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class _Shape:
+    """The nesting of a JSON stream: its depth, and each open object's keys."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.open: list[set[str] | None] = []  # per level: an object's keys; None, an array
+
+    def see(self, event: str, value: Any) -> None:
+        if event in ("start_map", "start_array"):
+            self.open.append(set() if event == "start_map" else None)
+            if len(self.open) > MAX_JSON_DEPTH:
+                raise PresetFormatError(
+                    self.path,
+                    f"is nested more than {MAX_JSON_DEPTH} levels deep; no preset file is.",
+                    "Fix or replace the file.",
+                )
+        elif event in ("end_map", "end_array"):
+            self.open.pop()
+        elif event == "map_key" and (keys := self.open[-1]) is not None:
+            if value in keys:
+                raise _DuplicateKeyError(value)
+            keys.add(value)
+
+
 class _DuplicateKeyError(ValueError):
     def __init__(self, key: str) -> None:
         super().__init__(key)
         self.key = key
+
+    def refusal(self, path: Path) -> PresetFormatError:
+        return PresetFormatError(
+            path,
+            f"sets the key {self.key!r} twice in one object; which one counts is ambiguous.",
+            "Keep one of them.",
+        )
+
+
+def _check_size(path: Path, max_bytes: int) -> None:
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise PresetFormatError(
+            path,
+            f"is {size} bytes, over the {max_bytes}-byte limit for JSON files.",
+            "Remove what a preset does not need, or ship it in another format.",
+        )
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

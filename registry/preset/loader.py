@@ -210,6 +210,7 @@ def load_directory(
     cls: type[Backbone],
     load_weights: bool = True,
     overrides: dict[str, Any] | None = None,
+    json_checked: bool = False,
 ) -> Backbone:
     """Build the backbone a preset directory describes, as `cls.from_preset` promises.
 
@@ -217,7 +218,7 @@ def load_directory(
     link, a config naming an allowed class), then the model is built without
     random initializers and each weight is read once.
     """
-    check_preset_files(directory)
+    check_preset_files(directory, check_json=not json_checked)
     kind, config = preset_format.detect_kind(directory)
     architecture_spec, load = _LOADERS[kind]
     spec = architecture_spec(directory / preset_format.CONFIG_FILE, config)

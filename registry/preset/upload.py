@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import IO, TypeVar
 
-from registry.blobio import BlobWriter
+from registry.blobio import BlobWriter, link_or_copy
 from registry.errors import PresetFormatError, UnsafePresetError, UploadTooLargeError
 from registry.preset.manifest import FileEntry
 from registry.preset.validate import (
@@ -97,6 +97,27 @@ class Staging:
 
     def open(self, name: str) -> StagedFile:
         """Start writing the upload's file `name` (a relative path)."""
+        return StagedFile(self, self._new_path(name))
+
+    def place(self, name: str, source: Path, sha256: str, *, link: bool) -> FileEntry:
+        """Put a file whose sha256 is known at `name`, with the checks of `open`:
+        a stored blob (hard-linked, or copied where links are impossible; its
+        bytes count against the limits now) or a file this upload spooled while
+        hashing it (moved; its bytes were counted as they came)."""
+        relative = self._new_path(name)
+        size = source.stat().st_size
+        self.budget.admit(str(relative), size, size if link else 0)
+        target = self.directory / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if link:
+            link_or_copy(source, target)
+        else:
+            os.replace(source, target)
+        entry = FileEntry(relative.as_posix(), size, sha256)
+        self.entries[entry.path] = entry
+        return entry
+
+    def _new_path(self, name: str) -> PurePosixPath:
         relative = safe_relative_path(name)
         check_file_name(relative)
         if relative.as_posix() in self.entries or (self.directory / relative).exists():
@@ -109,7 +130,7 @@ class Staging:
                     str(relative), f"lies under the file {parent}.", "Fix the file names."
                 )
         self.budget.start_file(str(relative))
-        return StagedFile(self, relative)
+        return relative
 
     def strip_common_directory(self) -> None:
         """`preset/config.json`, `preset/...` -> `config.json`, ...: a directory

@@ -434,10 +434,12 @@ def _inspect_transformers(directory: Path, config: dict[str, Any]) -> PresetFact
     return PresetFacts(spec.class_name, count, preset_format.PresetKind.TRANSFORMERS, arguments)
 
 
-def check_preset_files(directory: Path) -> None:
-    """Refuse a directory holding links or files no preset holds (pickles first).
+def check_preset_files(directory: Path, *, check_json: bool = True) -> None:
+    """Refuse a directory holding links or files no preset holds (pickles first),
+    then any JSON file that breaks the JSON rules (`format.check_json_files`).
 
-    Loading, syncing and uploading all pass through this before any file is read.
+    Loading, syncing and uploading all pass through this before any file is read;
+    a store tree whose JSON was checked when it came in skips the second part.
     """
     for path in sorted(directory.rglob("*")):
         relative = PurePosixPath(path.relative_to(directory).as_posix())
@@ -447,6 +449,8 @@ def check_preset_files(directory: Path) -> None:
             )
         if path.is_file() and str(relative) != MANIFEST_FILE:
             check_file_name(relative)
+    if check_json:
+        preset_format.check_json_files(directory)
 
 
 def architecture_of(directory: Path) -> str:

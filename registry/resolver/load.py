@@ -21,6 +21,7 @@ from registry.resolver.handles import LocalHandle, parse_handle
 if TYPE_CHECKING:
     from registry.architectures.backbone import Backbone
     from registry.resolver.resolve import Resolver
+    from registry.resolver.store import Store
 
 Verify = Literal["fast", "full"] | bool
 # Hashing releases the GIL: a second thread checks files while Keras builds.
@@ -33,6 +34,17 @@ class _Located:
 
     directory: Path
     pending: Future[None] | None = None
+    # A store tree: its JSON files need checking once (see Store.json_checked).
+    store: Store | None = None
+    digest: str = ""
+
+    @property
+    def json_checked(self) -> bool:
+        return self.store is not None and self.store.json_checked(self.digest)
+
+    def remember_checked(self) -> None:
+        if self.store is not None:
+            self.store.mark_json_checked(self.digest)
 
     def settle(self, failure: BaseException | None = None) -> None:
         """Wait for the verification; its mismatch wins over any loading error."""
@@ -68,10 +80,8 @@ def locate(
 
         resolver = default_resolver()
     resolved = resolver.resolve(handle, verify=False)
-    if not verify:
-        return _Located(resolved.path)
-    pending = _VERIFIER.submit(resolver.check, resolved, full=verify == "full")
-    return _Located(resolved.path, pending)
+    pending = _VERIFIER.submit(resolver.check, resolved, full=verify == "full") if verify else None
+    return _Located(resolved.path, pending, resolver.store, resolved.digest)
 
 
 def load_backbone(
@@ -91,12 +101,16 @@ def load_backbone(
     """
     with collector_paused():
         located = locate(preset, verify=verify, resolver=resolver)
+        checked = located.json_checked
         try:
             backbone = load_directory(
-                located.directory, cls=cls, load_weights=load_weights, overrides=overrides
-            )
+                located.directory, cls=cls, load_weights=load_weights, overrides=overrides,
+                json_checked=checked,
+            )  # fmt: skip
         except Exception as error:
             located.settle(error)
             raise
         located.settle()
+        if not checked:
+            located.remember_checked()
     return backbone

@@ -14,11 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from registry.preset.atomic import write_atomically
 from registry.resolver.handles import CatalogHandle
 
 _HEX = frozenset("0123456789abcdef")
@@ -59,6 +60,7 @@ class RecordedNames:
         self.server = server
         key = hashlib.sha256(server.encode()).hexdigest()[:16]
         self.directory = root / "names" / key
+        self.tmp = root / "tmp"
 
     def _path(self, handle: CatalogHandle) -> Path:
         parts = (handle.namespace, handle.name, f"{handle.ref or 'latest'}.json")
@@ -82,7 +84,13 @@ class RecordedNames:
         }
         path = self._path(handle)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, lambda target: target.write_text(json.dumps(body) + "\n"))
+        # Staged under the store's tmp/ (which start-up cleans), then renamed into
+        # place: a process killed in between leaves nothing under names/.
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        prefix = f"name-{os.getpid()}-"  # the pid: cleanup_temp knows a dead writer's
+        with tempfile.NamedTemporaryFile("w", dir=self.tmp, prefix=prefix, delete=False) as file:
+            file.write(json.dumps(body) + "\n")
+        os.replace(file.name, path)
         return recorded
 
     def lookup(self, handle: CatalogHandle) -> RecordedName | None:

@@ -162,6 +162,7 @@ def publish(
         for entry in manifest.files:
             resolver.store.settle_staged(staging.directory / entry.path, entry.sha256)
         tree = resolver.store.publish_tree(manifest)
+        resolver.store.mark_json_checked(manifest.revision_id)  # inspect_preset did
     finally:
         shutil.rmtree(staging.directory, ignore_errors=True)
     with resolver.catalog.transaction() as session:
@@ -174,7 +175,9 @@ def publish(
             session, preset, manifest, uploader=request.owner, message=request.message
         )
         session.flush()
-        move_alias(session, preset, request.alias, revision)
+        move_alias(
+            session, preset, request.alias, revision, author=request.owner, message=request.message
+        )
     resolved = Resolved(request.handle.full_name, manifest.revision_id, tree, manifest)
     return Published(resolved, created, facts.parameter_count, facts.architecture)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from registry.catalog.names import check_name, check_preset_name, normalize_tags
+from registry.catalog.names import ALIAS, check_name, check_preset_name, normalize_tags
 from registry.errors import InvalidNameError
 from registry.resolver.handles import CatalogHandle
 
@@ -56,7 +56,7 @@ class UploadRequest:
                 "and choose the alias with `alias`."
             )
         check_preset_name(handle.namespace, handle.name)
-        check_name("alias", alias)
+        check_name("alias", alias, ALIAS)
         for field, value in (("description", description), ("message", message),
                              ("license", license)):  # fmt: skip
             if value is not None and len(value) > _MAX_TEXT[field]:

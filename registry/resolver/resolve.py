@@ -160,6 +160,7 @@ class Resolver:
         architecture = architecture_of(path)
         manifest = self.store.ingest_directory(path)
         tree = self.store.publish_tree(manifest)
+        self.store.mark_json_checked(manifest.revision_id)
         spec = PresetSpec(
             namespace=LOCAL_NAMESPACE,
             name=_local_name(path),
@@ -358,6 +359,7 @@ class Resolver:
             shutil.rmtree(staging, ignore_errors=True)
         self._compare_published(handle, manifest, download.expected_sha256)
         tree = self.store.publish_tree(manifest)
+        self.store.mark_json_checked(manifest.revision_id)
         with self.catalog.transaction() as session:
             preset = _preset_for_source(session, handle, into, architecture)
             revision = record_revision(session, preset, manifest, message=f"synced from {handle}")[

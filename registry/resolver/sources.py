@@ -54,6 +54,42 @@ def _quiet_kaggle_env() -> Iterator[None]:
         os.environ.update(saved)
 
 
+def _unreachable(error: BaseException) -> str | None:
+    """Why a source could not be reached at all, if that is what `error` (or an
+    error it was raised from) says; None for any other failure."""
+    import socket
+
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = f"{type(current).__name__}: {current}"
+        if (
+            isinstance(current, socket.gaierror)
+            or "NameResolution" in text
+            or ("Name or service not known" in text or "nodename nor servname" in text)
+        ):
+            return "its host name does not resolve"
+        if isinstance(current, ConnectionRefusedError) or "Connection refused" in text:
+            return "the connection was refused"
+        if isinstance(current, TimeoutError) or "ConnectTimeout" in text:
+            return "the connection timed out"
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _failed(source: str, handle: object, error: BaseException) -> SourceError:
+    """One line for a failed download; the chain stays for `--debug`."""
+    reason = _unreachable(error)
+    if reason is not None:
+        return SourceError(
+            f"{source} could not be reached to download {handle} ({reason}). Check the "
+            "network, or set REGISTRY_OFFLINE=1 to use only what the store holds."
+        )
+    first = " ".join(str(error).split())[:300]
+    return SourceError(f"Downloading {handle} from {source} failed: {first}")
+
+
 def fetch_kaggle(handle: KaggleHandle, staging: Path) -> Download:
     """Download a Kaggle Models variation into `staging` with kagglehub.
 
@@ -90,7 +126,7 @@ def fetch_kaggle(handle: KaggleHandle, staging: Path) -> Download:
             ) from error
         raise SourceError(f"Kaggle failed to serve {handle}: {error}") from error
     except (requests.RequestException, ValueError, OSError) as error:
-        raise SourceError(f"Downloading {handle} from Kaggle failed: {error}") from error
+        raise _failed("Kaggle", handle, error) from error
     result = Path(path)
     if not result.is_dir():
         raise SourceError(f"Kaggle returned no files for {handle}.")
@@ -154,7 +190,7 @@ def fetch_hf(handle: HfHandle, staging: Path) -> Download:
     except OfflineModeIsEnabled as error:
         raise OfflineError(f"{handle} cannot be fetched: HF_HUB_OFFLINE is set.") from error
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as error:
-        raise SourceError(f"Downloading {handle} from the Hub failed: {error}") from error
+        raise _failed("the Hub", handle, error) from error
     expected = _hub_etags(staging)
     shutil.rmtree(staging / HF_METADATA_DIR.parts[0], ignore_errors=True)
     if not any((staging / name).is_file() for name in _WEIGHTS):

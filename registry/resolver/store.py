@@ -23,7 +23,6 @@ blob once; `cleanup_temp` removes what dead writers left behind.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hmac
 import json
 import os
@@ -38,7 +37,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from registry.blobio import Advance, BlobWriter, Readable
+from registry.blobio import Advance, BlobWriter, Readable, link_or_copy
 from registry.errors import StoreError
 from registry.preset.atomic import is_temporary
 from registry.preset.manifest import (
@@ -269,12 +268,7 @@ class Store:
         return manifest
 
     def _link_or_copy(self, blob: Path, target: Path) -> None:
-        try:
-            os.link(blob, target)
-        except OSError as error:
-            if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
-                raise
-            shutil.copyfile(blob, target)
+        link_or_copy(blob, target)
 
     def publish_tree(self, manifest: Manifest) -> Path:
         """Make `trees/<digest>` hold the revision's files, atomically; return it."""
@@ -310,8 +304,17 @@ class Store:
                 os.replace(tree, doomed)
                 shutil.rmtree(doomed, ignore_errors=True)
             (self.state / f"{digest}.json").unlink(missing_ok=True)
+            (self.state / f"{digest}.checked").unlink(missing_ok=True)
 
     # === Verification ===
+
+    def json_checked(self, digest: str) -> bool:
+        """Whether the revision's JSON files passed `check_json_files` (they cannot
+        have changed since: their bytes are verified against the revision)."""
+        return (self.state / f"{digest}.checked").is_file()
+
+    def mark_json_checked(self, digest: str) -> None:
+        (self.state / f"{digest}.checked").touch()
 
     def _record_state(self, digest: str, manifest: Manifest) -> None:
         tree = self.tree_path(digest)

@@ -514,3 +514,29 @@ def duplicate_json_keys(work: Path, keras: Path, hf: Path) -> Upload:
     twice = text.replace('"class_name"', '"class_name": "Lambda", "class_name"', 1)
     (keras / "config.json").write_text(twice)
     return _directory(keras)
+
+
+# Every other JSON file of a preset is held to the same rules as config.json.
+
+
+def deeply_nested_metadata(work: Path, keras: Path, hf: Path) -> Upload:
+    (keras / "metadata.json").write_text("[" * 10_000 + "]" * 10_000)
+    return _directory(keras)
+
+
+def duplicate_keys_in_tokenizer_json(work: Path, keras: Path, hf: Path) -> Upload:
+    tokenizer = keras / "tokenizer.json"
+    text = tokenizer.read_text() if tokenizer.is_file() else '{"module": "keras_hub"}'
+    tokenizer.write_text(text.replace("{", '{"twice": 1, "twice": 2, ', 1))
+    return _directory(keras)
+
+
+def non_utf8_vocabulary(work: Path, keras: Path, hf: Path) -> Upload:
+    (keras / "assets" / "tokenizer").mkdir(parents=True, exist_ok=True)
+    (keras / "assets" / "tokenizer" / "vocabulary.json").write_bytes(b'{"caf\xe9": 0}')
+    return _directory(keras)
+
+
+def deeply_nested_hf_tokenizer(work: Path, keras: Path, hf: Path) -> Upload:
+    (hf / "tokenizer.json").write_text('{"model": ' + "[" * 40 + "]" * 40 + "}")
+    return _directory(hf)

@@ -112,6 +112,9 @@ KERAS = [
     Case(a.non_utf8_json, 422, INVALID, r"not UTF-8", F),
     Case(a.deeply_nested_json, 422, INVALID, r"nested", F),
     Case(a.duplicate_json_keys, 422, INVALID, r"'class_name' twice", F),
+    Case(a.deeply_nested_metadata, 422, INVALID, r"metadata\.json: is nested more than 32", F),
+    Case(a.duplicate_keys_in_tokenizer_json, 422, INVALID, r"\.json: sets the key 'twice'", F),
+    Case(a.non_utf8_vocabulary, 422, INVALID, r"vocabulary\.json: is not UTF-8", F),
 ]  # fmt: skip
 
 # On a copy of the architecture's transformers checkpoint.
@@ -129,6 +132,7 @@ TRANSFORMERS = [
     Case(a.safetensors_missing_tensor, 422, WEIGHTS, r"lacks `[^`]+` \(1 missing", W),
     Case(a.safetensors_mis_shaped_tensor, 422, WEIGHTS, r"has shape .* does not fit", W),
     Case(a.safetensors_non_float_tensor, 422, WEIGHTS, r"holds I32, not floating-point", W),
+    Case(a.deeply_nested_hf_tokenizer, 422, INVALID, r"tokenizer\.json: is nested more than 32", F),
 ]  # fmt: skip
 
 

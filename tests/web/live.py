@@ -5,13 +5,14 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from registry.catalog.service import create_token
 from registry.config import Settings, sqlite_url
@@ -45,12 +46,16 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(settings: Settings) -> Iterator[LiveServer]:
-    """Serve the app on 127.0.0.1 with uvicorn in a thread until the block ends."""
+def live_server(
+    settings: Settings, *, wrap: Callable[[ASGIApp], ASGIApp] | None = None
+) -> Iterator[LiveServer]:
+    """Serve the app on 127.0.0.1 with uvicorn in a thread until the block ends
+    (behind `wrap`, an ASGI middleware, if given)."""
     app = create_app(settings)
     port = free_port()
+    served = app if wrap is None else wrap(app)
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(served, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

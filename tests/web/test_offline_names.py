@@ -129,3 +129,28 @@ def test_an_alias_moved_on_the_server_is_picked_up_at_the_next_online_sync(
         assert remote.gc(grace_s=0).trees == 1
         assert store.tree_path(second.digest).is_dir()
         assert not store.tree_path(first.digest).exists()
+
+
+def test_a_name_record_cut_short_leaves_nothing_the_next_start_keeps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from registry.resolver.handles import CatalogHandle
+    from registry.resolver.names import RecordedNames
+    from registry.resolver.store import Store
+
+    store = Store(tmp_path / "store")
+    names = RecordedNames(store.root, "http://registry:8000")
+
+    def killed(source: str, target: str) -> None:
+        raise KeyboardInterrupt  # as if the process died before the rename
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        names.record(CatalogHandle("alice", "tiny"), "a" * 64)
+    monkeypatch.undo()
+    assert not list(names.directory.rglob("*.json*"))  # nothing half-written under names/
+    staged = list(store.tmp.iterdir())
+    assert len(staged) == 1 and staged[0].name.startswith(f"name-{os.getpid()}-")
+    dead = staged[0].with_name(staged[0].name.replace(str(os.getpid()), "999999999", 1))
+    staged[0].rename(dead)  # a writer that no longer runs
+    assert store.cleanup_temp() == 1 and not list(store.tmp.iterdir())

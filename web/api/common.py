@@ -10,8 +10,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from registry.catalog.models import Preset
 from registry.catalog.queries import (
     EVERYONE,
     find_preset,
@@ -19,7 +21,7 @@ from registry.catalog.queries import (
     revision_manifest,
 )
 from registry.catalog.service import record_download
-from registry.errors import PresetNotFoundError
+from registry.errors import PresetNotFoundError, RevisionNotFoundError
 from registry.preset.manifest import FileEntry, Manifest
 from registry.records import PresetDetail
 from registry.resolver.handles import CatalogHandle
@@ -67,6 +69,21 @@ def detail(svc: Services, who: Principal, namespace: str, name: str) -> PresetDe
     return found
 
 
+def writable_preset(session: Session, who: Principal, namespace: str, name: str) -> Preset:
+    """The preset `who` may change (a write token of its owner).
+
+    Raises:
+        AuthenticationError, PermissionDeniedError: no write token, or not the owner's.
+        PresetNotFoundError: no such preset visible to `who`.
+    """
+    who.require_write()
+    preset = find_preset(session, f"{namespace}/{name}", viewer=who.viewer)
+    if preset is None:
+        raise not_found(namespace, name)
+    who.authorize_upload(namespace, preset)
+    return preset
+
+
 @dataclass(frozen=True)
 class RevisionRef:
     """A visible preset's revision: its digest and recorded files."""
@@ -78,10 +95,6 @@ class RevisionRef:
 
     def entry(self, path: str) -> FileEntry | None:
         return next((f for f in self.manifest.files if f.path == path), None)
-
-
-class RevisionNotFoundError(PresetNotFoundError):
-    """The preset is there (and visible), the revision asked for is not."""
 
 
 def revision(
@@ -101,11 +114,14 @@ def revision(
             found = pick_revision(session, preset, CatalogHandle(namespace, name, ref))
         except PresetNotFoundError as error:
             raise RevisionNotFoundError(str(error)) from error
+        if found is None and preset.source is None:  # created over the Hub's protocol
+            raise RevisionNotFoundError(
+                f"{namespace}/{name} is an empty repository: nothing was committed to it yet."
+            )
         if found is None:
             raise RevisionNotFoundError(
                 f"{namespace}/{name} has no revision yet: it has not been synced from "
-                f"{preset.source or 'its source'} on this server (`registry sync "
-                f"{namespace}/{name}`)."
+                f"{preset.source} on this server (`registry sync {namespace}/{name}`)."
             )
         return RevisionRef(namespace, name, found.digest, revision_manifest(found))
 

@@ -22,41 +22,23 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from typing import Annotated, Any
+from urllib.parse import unquote
 
-from fastapi import APIRouter, Query, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from registry.catalog.refs import LATEST, MAIN
 from registry.config import DEFAULT_NAMESPACE
-from registry.errors import PresetNotFoundError
+from registry.errors import PresetNotFoundError, RevisionNotFoundError
 from registry.preset.manifest import FileEntry
 from registry.records import PresetDetail
 from web.api import common
+from web.api.hub_errors import HubError
 from web.auth import Caller, CallerDep, Principal, PrincipalDep
 from web.services import Services, ServicesDep
 
 router = APIRouter(tags=["huggingface"])
 _COMMIT_LENGTH = 40
-
-
-class HubError(Exception):
-    """An error the Hub's clients recognise by its `X-Error-Code` header."""
-
-    def __init__(self, code: str, message: str, status: int = 404) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-
-    def response(self) -> JSONResponse:
-        # Header values are Latin-1 on the wire; the message may echo anything a client sent.
-        header = self.message.encode("ascii", "backslashreplace").decode("ascii")
-        header = " ".join(header.split())[:500]
-        return JSONResponse(
-            {"error": self.message},
-            status_code=self.status,
-            headers={"X-Error-Code": self.code, "X-Error-Message": header},
-        )
 
 
 def commit_of(digest: str) -> str:
@@ -85,26 +67,42 @@ def _lfs(entry: FileEntry) -> dict[str, Any]:
     }
 
 
-def _revision(
+def revision_and_path(request: Request, marker: str) -> tuple[str, str]:
+    """The revision and path after `/{marker}/` as the client sent them: the Hub's
+    clients quote a revision with `safe=""`, so `feature%2Fx` is one revision,
+    which the decoded path no longer tells from a folder."""
+    raw = (request.scope.get("raw_path") or b"").decode("latin-1").split("?", 1)[0]
+    if f"/{marker}/" not in raw:  # the marker itself percent-encoded: no quoting to keep
+        raw = request.url.path
+    tail = raw.split(f"/{marker}/", 1)[1]
+    rev, _, path = tail.partition("/")
+    return unquote(rev), unquote(path)
+
+
+def hub_revision(
     svc: Services, who: Principal, namespace: str, name: str, rev: str
 ) -> common.RevisionRef:
-    ref = None if rev in ("main", "latest") else rev
+    """The revision a Hub revision names: a branch (`main` is `latest`), a tag, or
+    a commit id (the first 40 hex digits of a digest, or a shorter prefix)."""
+    ref = None if rev in (MAIN, LATEST) else rev
     try:
         return common.revision(svc, who, namespace, name, ref)
-    except common.RevisionNotFoundError as error:
+    except RevisionNotFoundError as error:
         raise HubError("RevisionNotFound", f"Invalid rev id: {rev}. {error}") from error
     except PresetNotFoundError as error:
         raise HubError("RepoNotFound", f"Repository {namespace}/{name} not found.") from error
 
 
-def _hub_time(moment: dt.datetime) -> str:
+def hub_time(moment: dt.datetime) -> str:
     """The Hub's timestamps: UTC, milliseconds, a `Z` suffix."""
     if moment.tzinfo is not None:
         moment = moment.astimezone(dt.timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def _model_info(detail: PresetDetail, found: common.RevisionRef) -> dict[str, Any]:
+def _model_info(detail: PresetDetail, found: common.RevisionRef | None) -> dict[str, Any]:
+    if found is None:
+        return {"id": detail.full_name, "modelId": detail.full_name, "private": detail.private}
     summary = detail
     return {
         "_id": found.digest[:24],
@@ -112,8 +110,8 @@ def _model_info(detail: PresetDetail, found: common.RevisionRef) -> dict[str, An
         "modelId": summary.full_name,
         "author": summary.namespace,
         "sha": commit_of(found.digest),
-        "lastModified": _hub_time(summary.updated_at),
-        "createdAt": _hub_time(summary.created_at),
+        "lastModified": hub_time(summary.updated_at),
+        "createdAt": hub_time(summary.created_at),
         "private": summary.private,
         "disabled": False,
         "gated": False,
@@ -132,8 +130,13 @@ def _model_info(detail: PresetDetail, found: common.RevisionRef) -> dict[str, An
 
 
 def _info(svc: Services, who: Principal, namespace: str, name: str, rev: str) -> dict[str, Any]:
-    found = _revision(svc, who, namespace, name, rev)
-    return _model_info(common.detail(svc, who, namespace, name), found)
+    try:
+        detail = common.detail(svc, who, namespace, name)
+    except PresetNotFoundError as error:
+        raise HubError("RepoNotFound", f"Repository {namespace}/{name} not found.") from error
+    if rev in (MAIN, LATEST) and not detail.revisions:  # created, nothing committed yet
+        return {**_model_info(detail, None), "sha": None, "siblings": []}
+    return _model_info(detail, hub_revision(svc, who, namespace, name, rev))
 
 
 async def _guarded(call: Any, *args: Any) -> Any:
@@ -148,7 +151,9 @@ async def model_info(namespace: str, name: str, svc: ServicesDep, who: Principal
     return await _guarded(_info, svc, who, namespace, name, "main")
 
 
-@router.get("/api/models/{namespace}/{name}/revision/{rev}", summary="Model info at a revision")
+@router.get(
+    "/api/models/{namespace}/{name}/revision/{rev:path}", summary="Model info at a revision"
+)
 async def model_info_at(
     namespace: str, name: str, rev: str, svc: ServicesDep, who: PrincipalDep
 ) -> Any:
@@ -158,7 +163,7 @@ async def model_info_at(
 def _tree(
     svc: Services, who: Principal, namespace: str, name: str, rev: str, path: str, recursive: bool
 ) -> list[dict[str, Any]]:
-    found = _revision(svc, who, namespace, name, rev)
+    found = hub_revision(svc, who, namespace, name, rev)
     prefix = path.strip("/") + "/" if path.strip("/") else ""
     entries: dict[str, dict[str, Any]] = {}
     for entry in found.manifest.files:
@@ -207,19 +212,19 @@ async def tree(
 async def tree_path(
     namespace: str,
     name: str,
-    rev: str,
-    path: str,
+    request: Request,
     svc: ServicesDep,
     who: PrincipalDep,
     recursive: Annotated[bool, Query()] = False,
 ) -> Any:
+    rev, path = revision_and_path(request, "tree")
     return await _guarded(_tree, svc, who, namespace, name, rev, path, recursive)
 
 
 async def _resolve_file(caller: Caller, namespace: str, name: str, rev: str, path: str) -> Response:
     request, svc, who = caller.request, caller.svc, caller.who
     try:
-        found = await run_in_threadpool(_revision, svc, who, namespace, name, rev)
+        found = await run_in_threadpool(hub_revision, svc, who, namespace, name, rev)
         entry = found.entry(path)
         if entry is None:
             raise HubError("EntryNotFound", f"{path} does not exist in {namespace}/{name}@{rev}.")
@@ -236,12 +241,14 @@ async def _resolve_file(caller: Caller, namespace: str, name: str, rev: str, pat
 
 
 @common.file_route(router, "/{namespace}/{name}/resolve/{rev}/{path:path}", "hub_file")
-async def resolve(namespace: str, name: str, rev: str, path: str, caller: CallerDep) -> Response:
+async def resolve(namespace: str, name: str, caller: CallerDep) -> Response:
     """A file of a revision (Hub protocol; ranges work)."""
+    rev, path = revision_and_path(caller.request, "resolve")
     return await _resolve_file(caller, namespace, name, rev, path)
 
 
 @common.file_route(router, "/{name}/resolve/{rev}/{path:path}", "hub_bare_file")
-async def resolve_bare(name: str, rev: str, path: str, caller: CallerDep) -> Response:
+async def resolve_bare(name: str, caller: CallerDep) -> Response:
     """A file of a preset of the default namespace (Hub protocol)."""
+    rev, path = revision_and_path(caller.request, "resolve")
     return await _resolve_file(caller, DEFAULT_NAMESPACE, name, rev, path)

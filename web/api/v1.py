@@ -19,8 +19,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from registry.catalog.names import check_name
-from registry.catalog.queries import find_preset, search_presets
+from registry.catalog.names import ALIAS, check_name
+from registry.catalog.queries import search_presets
 from registry.catalog.service import delete_preset, move_alias
 from registry.errors import PresetNotFoundError
 from registry.records import (
@@ -133,12 +133,9 @@ def put_alias(
     namespace: str, name: str, alias: str, body: AliasIn, svc: ServicesDep, who: PrincipalDep
 ) -> AliasOut:
     who.require_write()
-    check_name("alias", alias)
+    check_name("alias", alias, ALIAS)
     with svc.resolver.catalog.transaction() as session:
-        preset = find_preset(session, f"{namespace}/{name}", viewer=who.viewer)
-        if preset is None:
-            raise common.not_found(namespace, name)
-        who.authorize_upload(namespace, preset)
+        preset = common.writable_preset(session, who, namespace, name)
         target = pick_revision(session, preset, CatalogHandle(namespace, name, body.revision))
         if target is None:
             raise PresetNotFoundError(f"{namespace}/{name} has no revision {body.revision!r}.")
@@ -155,13 +152,8 @@ def put_alias(
     summary="Delete a preset with its revisions and aliases (owner only)",
 )
 def delete(namespace: str, name: str, svc: ServicesDep, who: PrincipalDep) -> Response:
-    who.require_write()
     with svc.resolver.catalog.transaction() as session:
-        preset = find_preset(session, f"{namespace}/{name}", viewer=who.viewer)
-        if preset is None:
-            raise common.not_found(namespace, name)
-        who.authorize_upload(namespace, preset)
-        delete_preset(session, preset)
+        delete_preset(session, common.writable_preset(session, who, namespace, name))
     svc.cache.changed()
     return Response(status_code=204)
 
