@@ -14,7 +14,7 @@ import logging
 from registry.config import Settings
 from registry.errors import OfflineError
 from registry.resolver.handles import CatalogHandle
-from registry.resolver.names import RecordedName, RecordedNames
+from registry.resolver.names import RecordedNames
 from registry.resolver.remote import RegistryServer
 from registry.resolver.resolved import Resolved, is_offline
 from registry.resolver.store import Store
@@ -75,7 +75,3 @@ class ServerNames:
             )
         log.warning("offline: %s", recorded.describe())
         return stored
-
-    def mapping(self, handle: CatalogHandle) -> RecordedName | None:
-        """The answer last recorded for `handle` (for `registry info` offline)."""
-        return self.recorded.lookup(handle)
