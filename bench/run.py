@@ -1,6 +1,6 @@
 """Every benchmark, side by side with its reference, in one run: `python -m bench`.
 
-    python -m bench [--only load,verify,sync,forward,catalog,web] [--out DIR] [--quick]
+    python -m bench [--only load,verify,...,xet_upload] [--out DIR] [--quick]
 
 Runs each benchmark script of this directory in its own process (each times its
 cases in fresh processes and reports medians; load and verify also worst cases,
@@ -33,6 +33,9 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "forward": ("Forward pass", ["--runs", "3"], ["--runs", "1", "--calls", "1"]),
     "catalog": ("Catalog search", [], ["--presets", "5000", "--queries", "50"]),
     "web": ("Web service under load", [], ["--presets", "5000", "--seconds", "3"]),
+    "hub_upload": ("Publishing with huggingface_hub (LFS)", [], []),
+    "xet_upload": ("Uploading through Xet", [], ["--size-mb", "200", "--no-folder"]),
+    "mirror": ("Mirroring the Hub", ["--runs", "3"], ["--runs", "1"]),
 }
 
 
@@ -175,6 +178,47 @@ def _web_targets(body: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _hub_upload_targets(body: dict[str, Any]) -> list[Row]:
+    """Each client's throughput against `curl` of the weights, and the server's memory."""
+    curl = next((row for label, row in body.items() if label.startswith("curl")), None)
+    rows: list[Row] = []
+    for label, row in body.items():
+        if row is curl:
+            continue
+        if curl is not None:
+            ratio = _ratio(row["mb_per_s"], curl["mb_per_s"])
+            rows.append((f"{label} vs curl, MB/s", f"{ratio:.2f}x", "-", None))
+    rss = max(row["server_peak_rss_mb"] for row in body.values())
+    rows.append(("server peak RSS, 1.4 GB Hub upload (worst)", f"{rss:.0f} MB", "< 256 MB",
+                 rss < 256))  # fmt: skip
+    return rows
+
+
+def _xet_upload_targets(body: dict[str, Any]) -> list[Row]:
+    first, sink = body["first"], body["sink"]
+    ratio = _ratio(first["mb_per_s"], sink["mb_per_s"])
+    uploads = [body["first"], body["again"], *([body["folder"]] if "folder" in body else [])]
+    rss = max(upload["server_peak_rss_mb"] for upload in uploads)
+    again = body["again"]["xorb_bytes_sent"]
+    return [
+        ("Xet upload vs a sink's read, MB/s", f"{ratio:.2f}x", "-", None),
+        ("Xet upload again: xorb bytes sent", f"{again}", "0", again == 0),
+        ("server peak RSS, Xet upload (worst)", f"{rss:.0f} MB", "< 256 MB", rss < 256),
+    ]
+
+
+def _mirror_targets(body: dict[str, Any]) -> list[Row]:
+    """Throughput through the mirror against the same download without it."""
+    rows: list[Row] = []
+    for phase, ours, theirs, label in (
+        ("cold", "mirror, cold", "upstream", "cold snapshot_download via the mirror vs upstream"),
+        ("warm", "mirror, warm", "curl", "warm snapshot_download via the mirror vs curl"),
+    ):
+        ratio = _ratio(body[phase][ours]["mb_per_s"], body[phase][theirs]["mb_per_s"])
+        rows.append((label, f"{ratio:.2f}x", ">= 0.8x", ratio >= 0.8))
+    return rows
+
+
 TARGETS: dict[str, Callable[[Any], list[Row]]] = {
     "load": _load_targets,
     "verify": _verify_targets,
@@ -182,6 +226,9 @@ TARGETS: dict[str, Callable[[Any], list[Row]]] = {
     "forward": _forward_targets,
     "catalog": _catalog_targets,
     "web": _web_targets,
+    "hub_upload": _hub_upload_targets,
+    "xet_upload": _xet_upload_targets,
+    "mirror": _mirror_targets,
 }
 
 

@@ -9,6 +9,15 @@
 | `REGISTRY_OFFLINE` | `1` to never touch the network | off |
 | `REGISTRY_SECRET` | the server's key for signed tokens and URLs | `$REGISTRY_HOME/secret` |
 | `REGISTRY_LFS_CHUNK_BYTES` | a server's LFS part size: larger files are sent in parts | 2 GiB |
+| `REGISTRY_HF_UPSTREAM` | the Hub a server mirrors (fetches what it lacks from) | none |
+| `REGISTRY_HF_REVALIDATE` | seconds a mirror trusts a branch's commit | 60 |
+| `REGISTRY_REQUIRE_SIGNED` | namespaces of signed uploads only: `ns1,ns2:KEY[,KEY];ns3:KEY` | - |
+
+In `REGISTRY_REQUIRE_SIGNED` a key is a PEM public key file or the fingerprint
+of a key registered with `registry key add` (`registry/trust/policy.py`).
+
+A mirror sends the upstream its own `HF_TOKEN` (from its environment) and never
+a caller's token.
 
 Every server process of one registry must sign with the same key: set
 `REGISTRY_SECRET` when they do not share `REGISTRY_HOME`. Unset, the first
@@ -43,6 +52,10 @@ class Settings:
     offline: bool = False
     secret: str | None = field(default=None, repr=False)
     lfs_chunk_bytes: int = 2 << 30
+    require_signed: str | None = None  # parsed by registry.trust.policy
+    hf_upstream: str | None = None
+    hf_revalidate_s: float = 60.0
+    hf_upstream_token: str | None = field(default=None, repr=False)  # HF_TOKEN
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -57,6 +70,10 @@ class Settings:
             offline=env.get("REGISTRY_OFFLINE", "").strip().lower() in _TRUE,
             secret=env.get("REGISTRY_SECRET") or None,
             lfs_chunk_bytes=_positive(env, "REGISTRY_LFS_CHUNK_BYTES", cls.lfs_chunk_bytes),
+            require_signed=env.get("REGISTRY_REQUIRE_SIGNED", "").strip() or None,
+            hf_upstream=env.get("REGISTRY_HF_UPSTREAM", "").strip().rstrip("/") or None,
+            hf_revalidate_s=_seconds(env, "REGISTRY_HF_REVALIDATE", cls.hf_revalidate_s),
+            hf_upstream_token=env.get("HF_TOKEN") or None,
         )
 
 
@@ -67,6 +84,19 @@ def _positive(env: dict[str, str], name: str, default: int) -> int:
     if not value.isdigit() or int(value) <= 0:
         raise ValueError(f"{name}={value!r} must be a positive whole number of bytes.")
     return int(value)
+
+
+def _seconds(env: dict[str, str], name: str, default: float) -> float:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise ValueError(f"{name}={value!r} must be a number of seconds (0 or more).")
+    return seconds
 
 
 def local_user() -> str:

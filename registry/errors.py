@@ -136,6 +136,11 @@ class SourceError(RegistryError, ConnectionError):
     """A source (Kaggle, Hugging Face, another registry) failed to deliver a preset."""
 
 
+class UpstreamUnavailableError(SourceError):
+    """A mirror's upstream Hub could not be reached, or failed, for something the
+    mirror does not hold."""
+
+
 class PermissionDeniedError(RegistryError, PermissionError):
     """The caller may not do this: no token, a read-only token, or not the owner."""
 
@@ -146,6 +151,16 @@ class AuthenticationError(RegistryError, PermissionError):
 
 class UploadTooLargeError(UnsafePresetError):
     """An upload, a file of it or an archive's expansion passed a size limit."""
+
+
+class SignatureError(RegistryError, ValueError):
+    """A key or a signature cannot be used: not an EC key, not a bundle, a bad
+    signature, or one that does not cover exactly a revision's files."""
+
+
+class SignatureRequiredError(SignatureError, PermissionError):
+    """An upload into a namespace that requires signed revisions
+    (`REGISTRY_REQUIRE_SIGNED`) carries no valid signature by a trusted key."""
 
 
 class XetFormatError(RegistryError, ValueError):
@@ -169,9 +184,12 @@ ERROR_CODES: tuple[tuple[type[RegistryError], int, str], ...] = (
     (PresetExistsError, 409, "conflict"),
     (AliasExistsError, 409, "conflict"),
     (InvalidNameError, 422, "invalid_name"),
+    (SignatureRequiredError, 403, "signature_required"),
+    (SignatureError, 422, "signature_invalid"),
     (InvalidHandleError, 422, "invalid_name"),
     (XetFormatError, 400, "invalid_xet_object"),
     (OfflineError, 503, "offline"),
+    (UpstreamUnavailableError, 504, "upstream_unavailable"),
     (SourceError, 502, "source_unavailable"),
     (CatalogUnavailableError, 503, "catalog_unavailable"),
     (StoreError, 507, "storage_error"),  # the server's disk, not the request

@@ -5,6 +5,8 @@ A small TOML file meant to be committed and diffed:
 ```toml
 version = 1
 
+trusted_keys = ["3f1a...e9"]  # optional (`registry lock --trust-key K.pem`)
+
 [[preset]]
 name = "keras/gpt2_tiny_demo"
 revision = "94213ad9..."
@@ -14,6 +16,9 @@ files = [
 ```
 Checking a lock is pure logic over what the store holds: it returns a frozen
 report listing each mismatch; the CLI formats it and picks the exit code.
+`trusted_keys` pins signing keys by fingerprint (sha256 of the key's PEM):
+then every pinned revision must carry a signature by one of them that covers
+exactly its files.
 """
 
 from __future__ import annotations
@@ -66,21 +71,33 @@ class LockReport:
     checked: int
     mismatches: tuple[LockMismatch, ...] = field(default=())
     missing: tuple[str, ...] = field(default=())  # presets that could not be had, with why
+    unsigned: tuple[str, ...] = field(default=())  # no valid signature by a trusted key, with why
 
     @property
     def ok(self) -> bool:
-        return not self.mismatches and not self.missing
+        return not self.mismatches and not self.missing and not self.unsigned
+
+
+@dataclass(frozen=True)
+class Lock:
+    """A lock file's pins, and the keys (fingerprints) trusted to sign them."""
+
+    presets: tuple[LockedPreset, ...]
+    trusted_keys: tuple[str, ...] = ()
 
 
 def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def dumps(presets: list[LockedPreset]) -> str:
+def dumps(presets: list[LockedPreset], trusted_keys: tuple[str, ...] = ()) -> str:
     lines = [
         "# Written by `registry lock`; check with `registry verify --lock <this file>`.",
         f"version = {LOCK_VERSION}",
     ]
+    if trusted_keys:
+        quoted = ", ".join(_quote(key) for key in sorted(set(trusted_keys)))
+        lines.append(f"trusted_keys = [{quoted}]")
     for preset in sorted(presets, key=lambda p: p.name):
         lines += ["", "[[preset]]", f"name = {_quote(preset.name)}"]
         lines += [f"revision = {_quote(preset.revision)}", "files = ["]
@@ -92,8 +109,8 @@ def dumps(presets: list[LockedPreset]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(path: Path, presets: list[LockedPreset]) -> None:
-    text = dumps(presets)
+def write(path: Path, presets: list[LockedPreset], trusted_keys: tuple[str, ...] = ()) -> None:
+    text = dumps(presets, trusted_keys)
     write_atomically(path, lambda target: target.write_text(text, encoding="utf-8"))
 
 
@@ -124,7 +141,13 @@ def _entry(path: Path, body: object) -> LockedPreset:
 
 
 def read(path: Path) -> list[LockedPreset]:
-    """Parse a lock file, checking that every pin is the digest of its file list.
+    """Parse a lock file's pins (see `read_lock`)."""
+    return list(read_lock(path).presets)
+
+
+def read_lock(path: Path) -> Lock:
+    """Parse a lock file, checking that every pin is the digest of its file list
+    and every trusted key a fingerprint.
 
     Raises:
         PresetFormatError: the file is missing, not TOML, or inconsistent.
@@ -145,7 +168,15 @@ def read(path: Path) -> list[LockedPreset]:
             f"has version {body.get('version')!r}; this release reads {LOCK_VERSION}.",
             "Re-run `registry lock`.",
         )
-    return [_entry(path, preset) for preset in body.get("preset", [])]
+    keys = body.get("trusted_keys", [])
+    if not isinstance(keys, list) or not all(_HEX64.match(str(key)) for key in keys):
+        raise PresetFormatError(
+            path,
+            "has trusted_keys that are not all 64-hex key fingerprints.",
+            "Re-run `registry lock --trust-key PUBLIC.pem`.",
+        )
+    presets = tuple(_entry(path, preset) for preset in body.get("preset", []))
+    return Lock(presets, tuple(str(key) for key in keys))
 
 
 def compare(locked: LockedPreset, stored: Manifest) -> list[LockMismatch]:

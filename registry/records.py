@@ -49,6 +49,9 @@ class PresetSummary(Record):
     created_at: dt.datetime
     updated_at: dt.datetime
     latest_revision: str | None = Field(description="The revision `latest` points at.")
+    base_model: str | None = Field(
+        None, description="`namespace/name` of the preset it was fine-tuned from."
+    )
 
     @computed_field(description="`namespace/name`")  # type: ignore[prop-decorator]
     @property
@@ -111,6 +114,7 @@ class SearchFilters:
     tag: str | None = None
     synced: bool | None = None
     namespace: str | None = None
+    base_model: str | None = None  # fine-tuned from this `namespace/name` (bare: keras/)
 
 
 class SearchRequest(Record):
@@ -129,6 +133,9 @@ class SearchRequest(Record):
     tag: str | None = Field(None, max_length=64)
     synced: bool | None = Field(None, description="Only presets with files here.")
     namespace: str | None = Field(None, max_length=128)
+    base_model: str | None = Field(
+        None, max_length=256, description="Only presets fine-tuned from this `namespace/name`."
+    )
     sort: SortKey = "relevance"
     order: Literal["asc", "desc"] | None = Field(None, description="Reverse the sort's own.")
     page: int = Field(1, ge=1, le=10_000)
@@ -215,6 +222,53 @@ class NewToken(Record):
 
     token: TokenInfo
     secret: str
+
+
+class SignatureIn(Record):
+    """A signature to attach to a revision: made where the private key lives
+    (`registry sign`); only the bundle and the public key travel."""
+
+    bundle: str = Field(
+        max_length=4 << 20,
+        description="The OpenSSF model-signing bundle (sigstore format, JSON), as "
+        "`model_signing sign key` writes to `model.sig`.",
+    )
+    public_key: str = Field(
+        max_length=16_384, description="The signer's elliptic-curve public key, PEM."
+    )
+
+
+class SignatureInfo(Record):
+    """A signature of a revision by one key, and whether it verifies now."""
+
+    revision: str = Field(description="The digest of the revision it signs.")
+    fingerprint: str = Field(description="sha256 of the key's PEM (the bundle's key hint).")
+    key_name: str | None = Field(None, description="The key's registered name, if any.")
+    key_owner: str | None = Field(None, description="Who registered the key's name.")
+    signer: str | None = Field(description="Who attached the signature.")
+    created_at: dt.datetime
+    verified: bool = Field(description="Valid for its key and covers exactly the files.")
+    problems: tuple[str, ...] = Field((), description="Why it does not verify.")
+    public_key: str = Field(description="The key's PEM.")
+    bundle: str = Field(description="The bundle: `model.sig` of an exported revision.")
+
+    @property
+    def short_fingerprint(self) -> str:
+        return self.fingerprint[:16]
+
+
+class SigningKeyIn(Record):
+    """A public key to register under a name, so pages say who signed."""
+
+    name: str = Field(min_length=1, max_length=128)
+    public_key: str = Field(max_length=16_384, description="Elliptic-curve public key, PEM.")
+
+
+class SigningKeyInfo(Record):
+    fingerprint: str
+    name: str
+    owner: str | None
+    created_at: dt.datetime
 
 
 class ErrorDetail(Record):

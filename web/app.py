@@ -23,7 +23,7 @@ from registry.config import Settings
 from registry.preset.demo import DEMO_PRESET
 from registry.version import __version__
 from web import errors, login, pages, uploads
-from web.api import hf, hub_commit, hub_repos, lfs, v1, xet
+from web.api import hf, hub_commit, hub_repos, lfs, signatures, v1, xet
 from web.services import Services
 
 DESCRIPTION = """A verified registry of Keras presets.
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(v1.router)
     app.include_router(uploads.api_router)
+    app.include_router(signatures.router)
     app.include_router(pages.router)
     app.include_router(uploads.page_router)
     app.include_router(login.router)

@@ -17,12 +17,15 @@ from registry.architectures import allowlist
 from registry.catalog.queries import (
     SORT_KEYS,
     SearchFilters,
+    find_preset,
     search_presets,
 )
+from registry.catalog.signatures import signatures_of
 from registry.errors import PresetFormatError, RegistryError
+from registry.preset.card import split_front_matter
 from registry.preset.format import PresetKind, detect_kind
 from registry.preset.validate import architecture_arguments
-from registry.records import PresetDetail
+from registry.records import PresetDetail, SearchPage, SignatureInfo
 from web.api import common
 from web.auth import (
     TOKEN_COOKIE,
@@ -36,6 +39,7 @@ from web.services import Services, ServicesDep
 router = APIRouter(include_in_schema=False)
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 _MAX_CARD_BYTES = 256 << 10
+_MAX_FINE_TUNES = 50  # listed on a preset's page; the catalog's filter shows them all
 _SOURCES = {"kaggle": "Kaggle", "hf": "Hugging Face", "local": "Local folder",
             "upload": "Uploaded", "bundled": "Bundled"}  # fmt: skip
 _SIZE_BUCKETS = {  # value -> (min, max) parameters, label
@@ -67,6 +71,7 @@ async def catalog(
     source: Annotated[str, Query(max_length=16)] = "",
     tag: Annotated[str, Query(max_length=64)] = "",
     namespace: Annotated[str, Query(max_length=128)] = "",
+    base_model: Annotated[str, Query(max_length=256)] = "",
     synced: Annotated[str, Query(max_length=8)] = "",
     sort: Annotated[str, Query(max_length=16)] = "relevance",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
@@ -83,7 +88,7 @@ async def catalog(
         return response
     response = await run_in_threadpool(
         _catalog_page, request, svc, who, q, architecture, size, source, tag, namespace,
-        synced, sort, page,
+        base_model, synced, sort, page,
     )  # fmt: skip
     body = bytes(response.body)
     if cacheable and request.state.csrf.encode() not in body:  # never share a token
@@ -93,7 +98,7 @@ async def catalog(
 
 def _catalog_page(
     request: Request, svc: Services, who: Principal, q: str, architecture: str, size: str,
-    source: str, tag: str, namespace: str, synced: str, sort: str, page: int,
+    source: str, tag: str, namespace: str, base_model: str, synced: str, sort: str, page: int,
 ) -> HTMLResponse:  # fmt: skip
     low, high, _ = _SIZE_BUCKETS.get(size, (None, None, ""))
     filters = SearchFilters(
@@ -104,6 +109,7 @@ def _catalog_page(
         tag=tag or None,
         synced=True if synced == "1" else None,
         namespace=namespace or None,
+        base_model=base_model.strip() or None,
     )
     sort = sort if sort in SORT_KEYS else "relevance"
     with svc.resolver.catalog.transaction(write=False) as session:
@@ -111,7 +117,8 @@ def _catalog_page(
             session, q, filters=filters, sort=sort, page=page, per_page=20, viewer=who.viewer
         )
     query = {"q": q, "architecture": architecture, "size": size, "source": source, "tag": tag,
-             "namespace": namespace, "synced": synced, "sort": sort}  # fmt: skip
+             "namespace": namespace, "base_model": base_model, "synced": synced,
+             "sort": sort}  # fmt: skip
     kept = {k: v for k, v in query.items() if v and not (k == "sort" and v == "relevance")}
 
     def page_url(number: int) -> str:
@@ -165,7 +172,37 @@ def _model_card(tree: Path) -> str | None:
     card = tree / "README.md"
     if not card.is_file() or card.stat().st_size > _MAX_CARD_BYTES:
         return None
-    return _MARKDOWN.render(card.read_text(encoding="utf-8", errors="replace"))
+    # The front matter is metadata (base_model, license), not prose: the Hub hides it too.
+    _, body = split_front_matter(card.read_text(encoding="utf-8", errors="replace"))
+    return _MARKDOWN.render(body)
+
+
+def _lineage(svc: Services, who: Principal, detail: PresetDetail) -> dict[str, Any]:
+    """The base model (`base_listed`: whether the viewer can open it here) and
+    the presets fine-tuned from this one."""
+    with svc.resolver.catalog.transaction(write=False) as session:
+        base = detail.base_model
+        listed = base is not None and find_preset(session, base, viewer=who.viewer) is not None
+        tuned: SearchPage = search_presets(
+            session,
+            filters=SearchFilters(base_model=detail.full_name),
+            sort="name",
+            per_page=_MAX_FINE_TUNES,
+            viewer=who.viewer,
+        )
+    return {"base_model": base, "base_listed": listed, "fine_tunes": tuned}
+
+
+def _signatures(
+    svc: Services, who: Principal, detail: PresetDetail
+) -> dict[str, list[SignatureInfo]]:
+    """revision digest -> its signatures, each checked now (key, name, verifies)."""
+    found: dict[str, list[SignatureInfo]] = {}
+    with svc.resolver.catalog.transaction(write=False) as session:
+        preset = find_preset(session, detail.full_name, viewer=who.viewer)
+        for info in signatures_of(session, preset.revisions if preset is not None else []):
+            found.setdefault(info.revision, []).append(info)
+    return found
 
 
 def _snippets(request: Request, detail: PresetDetail) -> dict[str, str]:
@@ -196,6 +233,8 @@ async def preset_page(
     namespace: str, name: str, request: Request, svc: ServicesDep, who: PrincipalDep
 ) -> HTMLResponse:
     detail = await run_in_threadpool(common.detail, svc, who, namespace, name)
+    lineage = await run_in_threadpool(_lineage, svc, who, detail)
+    signed = await run_in_threadpool(_signatures, svc, who, detail)
     config_rows: list[tuple[str, str]] = []
     card = None
     problem = None
@@ -221,5 +260,7 @@ async def preset_page(
             "problem": problem,
             "snippets": _snippets(request, detail),
             "can_edit": who.owner is not None and who.owner == detail.owner,
+            "lineage": lineage,
+            "signatures": signed,
         },
     )

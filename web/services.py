@@ -14,7 +14,9 @@ from fastapi import Depends, Request
 
 from registry.config import Settings
 from registry.preset.validate import Limits
+from registry.resolver.mirror import Mirror
 from registry.resolver.resolve import Resolver
+from registry.trust.policy import parse_policy
 from web.cache import ResponseCache
 
 
@@ -24,20 +26,25 @@ class Services:
     resolver: Resolver
     limits: Limits
     cache: ResponseCache
+    mirror: Mirror | None = None  # REGISTRY_HF_UPSTREAM
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
         # A server answers from its own catalog; it never forwards to another one.
         settings = dataclasses.replace(settings, url=None, token=None)
+        parse_policy(settings.require_signed)  # a bad REGISTRY_REQUIRE_SIGNED stops the start
         resolver = Resolver(settings)
         return cls(
             settings=settings,
             resolver=resolver,
             limits=Limits.from_env(),
             cache=ResponseCache(resolver.catalog),
+            mirror=Mirror.from_settings(settings, resolver),
         )
 
     def close(self) -> None:
+        if self.mirror is not None:
+            self.mirror.close()
         self.resolver.catalog.close()
 
 

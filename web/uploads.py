@@ -1,7 +1,7 @@
 """Uploads over HTTP: the JSON API's route and the page's form, one path.
 
 Both read the same fields (`description`, `tags`, `private`, `alias`,
-`message`, `license`: the API from its query or its form fields, the page from
+`message`, `license`, `base_model`: the API from its query or its form fields, the page from
 its form) into one `UploadRequest.build`, then take the library's one upload
 path in its order (`registry.resolver.publish`): a write token before the body
 is read; the target and the fields (tags lowercased) and who may write there
@@ -61,6 +61,7 @@ def upload_request(
         alias=pick("alias") or "latest",
         message=pick("message") or "",
         license=pick("license"),
+        base_model=pick("base_model"),
     )
 
 
@@ -125,9 +126,17 @@ async def upload(
     alias: Annotated[str | None, Query(max_length=128)] = None,
     message: Annotated[str | None, Query(max_length=1000)] = None,
     license: Annotated[str | None, Query(max_length=64)] = None,
+    base_model: Annotated[
+        str | None,
+        Query(
+            max_length=256,
+            description="`namespace/name` it was fine-tuned from; default: the card's "
+            "`base_model` (README.md front matter).",
+        ),
+    ] = None,
 ) -> Response:
     given = {"description": description, "tags": tags, "private": private, "alias": alias,
-             "message": message, "license": license}  # fmt: skip
+             "message": message, "license": license, "base_model": base_model}  # fmt: skip
     handle = CatalogHandle(namespace, name)
     result = await receive_upload(
         request, svc, who, lambda fields: upload_request(who, handle, given, fields)

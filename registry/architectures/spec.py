@@ -60,6 +60,9 @@ class BuiltinPreset:
     description: str
     params: int
     kaggle_handle: str
+    # The built-in preset this one was fine-tuned from (a bare name), where
+    # keras-hub's description says so.
+    base_model: str | None = None
 
 
 def kaggle_preset(
@@ -71,14 +74,17 @@ def kaggle_preset(
     description: str,
     *,
     owner: str = "keras",
+    base_model: str | None = None,
 ) -> BuiltinPreset:
-    """A keras-hub preset published as `kaggle://<owner>/<kaggle_model>/keras/<name>/<version>`."""
+    """A keras-hub preset published as `kaggle://<owner>/<kaggle_model>/keras/<name>/<version>`
+    (fine-tuned from the built-in preset `base_model`, if given)."""
     return BuiltinPreset(
         name=name,
         architecture=architecture,
         description=description,
         params=params,
         kaggle_handle=f"kaggle://{owner}/{kaggle_model}/keras/{name}/{version}",
+        base_model=base_model,
     )
 
 

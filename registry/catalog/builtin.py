@@ -38,6 +38,7 @@ def _builtin_spec(preset: BuiltinPreset) -> PresetSpec:
         source=preset.kaggle_handle,
         source_kind="kaggle",
         tags=allowlist.specs()[preset.architecture].tags,
+        base_model=f"{DEFAULT_NAMESPACE}/{preset.base_model}" if preset.base_model else None,
     )
 
 

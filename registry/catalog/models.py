@@ -100,6 +100,9 @@ class Preset(Base):
         DateTime(timezone=True), default=_now, server_default=_DB_NOW
     )
     download_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Lineage: the preset this one was fine-tuned from, as `namespace/name` (the
+    # Hub's `base_model` card field). A name, not a key: the base may live elsewhere.
+    base_model: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)
 
     tags: Mapped[list[PresetTag]] = relationship(
         back_populates="preset", cascade="all, delete-orphan", order_by="PresetTag.tag"
@@ -254,6 +257,48 @@ class AliasMove(Base):
     )
     author: Mapped[str | None] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, server_default=_DB_NOW
+    )
+
+
+class Signature(Base):
+    """A signature of a revision: an OpenSSF model-signing bundle (sigstore
+    format, DSSE over an in-toto statement of every file's sha256) by one key.
+    A revision may carry several, one per key; signing never changes it."""
+
+    __tablename__ = "signatures"
+    __table_args__ = (
+        UniqueConstraint(
+            "revision_id", "fingerprint", name="uq_signatures_revision_id_fingerprint"
+        ),
+        CheckConstraint(_hex_digest_check("fingerprint"), name="fingerprint_hex"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision_id: Mapped[int] = mapped_column(
+        ForeignKey("revisions.id", ondelete="CASCADE"), index=True
+    )
+    # sha256 of the public key's PEM SubjectPublicKeyInfo: the bundle's key hint.
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    public_key: Mapped[str] = mapped_column(Text)  # PEM
+    bundle: Mapped[str] = mapped_column(Text)  # the sigstore bundle, JSON
+    signer: Mapped[str | None] = mapped_column(String(64))  # who attached it
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, server_default=_DB_NOW
+    )
+
+
+class SigningKey(Base):
+    """A public key registered under a name, so pages can say who signed."""
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (CheckConstraint(_hex_digest_check("fingerprint"), name="fingerprint_hex"),)
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    owner: Mapped[str | None] = mapped_column(String(64))
+    public_key: Mapped[str] = mapped_column(Text)  # PEM
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=_now, server_default=_DB_NOW
     )

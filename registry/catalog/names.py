@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from registry.config import DEFAULT_NAMESPACE
 from registry.errors import InvalidNameError
 
 
@@ -45,6 +46,19 @@ TAG = NameRule(
 )
 
 
+# A base model may live elsewhere (the Hub's `Qwen/Qwen2-7B`): its namespace
+# follows the Hub's rule for owners (mixed case, '.'), not this catalog's.
+BASE_MODEL = NameRule(
+    re.compile(
+        r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?"
+        r"/[A-Za-z0-9](?:[A-Za-z0-9._-]{0,126}[A-Za-z0-9_])?$"
+    ),
+    "namespace/name, e.g. keras/gpt2_base_en: each part letters, digits, '.', '_' and '-' "
+    "(no '..'), starting with a letter or digit and ending with a letter, digit or '_'; "
+    "the namespace at most 96 characters, the name at most 128",
+)
+
+
 def check_name(kind: str, value: str, rule: NameRule = PRESET) -> str:
     """Return `value` if it is a valid name of `kind`, else raise InvalidNameError."""
     if not isinstance(value, str) or not rule.pattern.match(value) or ".." in value:
@@ -56,6 +70,32 @@ def check_preset_name(namespace: str, name: str) -> None:
     """Raise InvalidNameError unless `namespace/name` may name a preset."""
     check_name("namespace", namespace, NAMESPACE)
     check_name("preset", name)
+
+
+def check_base_model(value: object, *, of: str | None = None) -> str:
+    """The preset name `value` names as a base model, as the catalog keeps it: a
+    bare name is qualified with the default namespace (as bare names resolve).
+
+    >>> check_base_model("gpt2_base_en")
+    'keras/gpt2_base_en'
+
+    Raises:
+        InvalidNameError: `value` is not a string of the `BASE_MODEL` form, or it
+            names `of` (the preset itself).
+    """
+    name = value.strip() if isinstance(value, str) else ""
+    if name and "/" not in name:
+        name = f"{DEFAULT_NAMESPACE}/{name}"
+    if not BASE_MODEL.pattern.match(name) or ".." in name:
+        raise InvalidNameError(
+            f"base_model {repr(value)[:300]} is not a preset name: use {BASE_MODEL.allowed} "
+            "(a bare name is in the default namespace)."
+        )
+    if of is not None and name == of:
+        raise InvalidNameError(
+            f"{of} cannot be its own base model; name the preset it was fine-tuned from."
+        )
+    return name
 
 
 def normalize_tags(values: Iterable[str]) -> tuple[str, ...]:

@@ -14,9 +14,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, exists, func, or_, select, true
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.sql import Select
 
 from registry.catalog.models import Alias, Preset, PresetTag, PresetWord, Revision
-from registry.catalog.search import apply_text_search, name_rank, words
+from registry.catalog.search import TextSearch, name_begins, name_rank, words
 from registry.config import DEFAULT_NAMESPACE
 from registry.preset.manifest import FileEntry, Manifest
 from registry.records import (
@@ -83,6 +84,7 @@ def _summary_fields(preset: Preset) -> dict[str, Any]:
         created_at=preset.created_at,
         updated_at=preset.updated_at,
         latest_revision=_latest_digest(preset),
+        base_model=preset.base_model,
     )
 
 
@@ -106,6 +108,10 @@ def _filtered(filters: SearchFilters) -> list[ColumnElement[bool]]:
         conditions.append(
             exists().where(PresetTag.preset_id == Preset.id, PresetTag.tag == filters.tag)
         )
+    if filters.base_model is not None:
+        base = filters.base_model.strip()
+        qualified = base if "/" in base else f"{DEFAULT_NAMESPACE}/{base}"  # as bare names resolve
+        conditions.append(Preset.base_model == qualified)
     if filters.synced is not None:
         has_revision = exists().where(Revision.preset_id == Preset.id)
         conditions.append(has_revision if filters.synced else ~has_revision)
@@ -134,6 +140,22 @@ def _order(sort: str, descending: bool | None, rank: Any) -> list[Any]:
     return [key, Preset.namespace, Preset.name, Preset.id]
 
 
+def _by_relevance(
+    session: Session, matches: Select[Any], first_word: str, offset: int, per_page: int
+) -> list[int]:
+    """A page of many matches by relevance: those whose name begins with the
+    first word, then the others, each by name. Two walks of the name index that
+    stop at the page's end, where ranking first would sort every match."""
+    by_name = (Preset.name, Preset.namespace, Preset.id)
+    wanted = offset + per_page
+    begins = name_begins(Preset.name, first_word)
+    ids = list(session.scalars(matches.where(begins).order_by(*by_name).limit(wanted)))
+    if len(ids) < wanted:
+        rest = matches.where(~begins).order_by(*by_name).limit(wanted - len(ids))
+        ids += session.scalars(rest)
+    return ids[offset:]
+
+
 def search_presets(
     session: Session,
     query: str = "",
@@ -149,7 +171,8 @@ def search_presets(
 
     Args:
         query: free text over names, descriptions and tags; every word must match.
-        filters: architecture, parameter range, source kind, tag, synced, namespace.
+        filters: architecture, parameter range, source kind, tag, synced, namespace,
+            base model (the presets fine-tuned from one).
         sort: relevance (the default; by name when there is no query), name,
             parameters, downloads or updated.
         descending: reverse the sort's natural direction (names ascend, the
@@ -161,17 +184,26 @@ def search_presets(
             f"page must be >= 1 and per_page in 1..{MAX_PER_PAGE}. "
             f"Received: page={page}, per_page={per_page}"
         )
-    statement = select(Preset.id).where(_visible_to(viewer), *_filtered(filters or SearchFilters()))
-    rank = None
+    conditions = [_visible_to(viewer), *_filtered(filters or SearchFilters())]
+    offset = (page - 1) * per_page
     query_words = words(query)
-    if query_words:
-        dialect = session.get_bind().dialect.name
-        statement = apply_text_search(statement, Preset.id, PresetWord, query_words, dialect)
-        rank = name_rank(Preset.name, query_words)
-    ordered = statement.order_by(*_order(sort, descending, rank))
-    ids = list(session.scalars(ordered.limit(per_page).offset((page - 1) * per_page)))
+    if not query_words:
+        countable = select(Preset.id).where(*conditions)
+        ordered = countable.order_by(*_order(sort, descending, None))
+        ids = list(session.scalars(ordered.limit(per_page).offset(offset)))
+    else:
+        text = TextSearch.plan(session, PresetWord, query_words)
+        statement = text.matches(conditions, Preset.id, PresetWord)
+        countable = text.countable(conditions, Preset.id, PresetWord)
+        if sort == "relevance" and text.dense:
+            ids = _by_relevance(session, statement, query_words[0], offset, per_page)
+        else:
+            ordered = statement.order_by(
+                *_order(sort, descending, name_rank(Preset.name, query_words))
+            )
+            ids = list(session.scalars(ordered.limit(per_page).offset(offset)))
     # Counting stops at COUNT_LIMIT + 1 matches.
-    capped = select(func.count()).select_from(statement.limit(COUNT_LIMIT + 1).subquery())
+    capped = select(func.count()).select_from(countable.limit(COUNT_LIMIT + 1).subquery())
     total = session.scalar(capped) or 0
     presets = {
         p.id: p

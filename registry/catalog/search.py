@@ -16,9 +16,12 @@ that copy, and an FTS5 table (and every trigger writing to it) fails with
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, intersect, select
+from sqlalchemy import ColumnElement, and_, case, exists, false, func, select
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import Select
 
 MAX_WORD_LENGTH = 64
@@ -42,31 +45,97 @@ def _prefix(word_table: Any, word: str) -> ColumnElement[bool]:
     return and_(word_table.word >= word, word_table.word < word + _TOP)
 
 
-def apply_text_search(
-    statement: Select[Any], preset_id: Any, word_table: Any, query_words: list[str], dialect: str
-) -> Select[Any]:
-    """Restrict `statement` to presets matching every query word.
+# Above this many index entries for its rarest word, a query's matches are a
+# large part of the catalog (a short prefix: "gra" begins words of half of it):
+# walking the sort order and testing each preset fills a page long before
+# reading and sorting every match would.
+DENSE_MATCHES = 2000
 
-    The matching ids come from the word index alone: one range scan per word,
-    intersected. On PostgreSQL they are materialized before the join; as a
-    plain semi-join the planner may walk the sort column's index hoping to
-    fill a page early, and visit most of the catalog when matches are rare.
-    SQLite builds its own ephemeral index for `IN (subquery)` and does best so.
+
+def _range_size(session: Session, word_table: Any, word: str, cap: int) -> int:
+    """How many index entries begin with `word`, counting no further than `cap`."""
+    entries = select(word_table.preset_id).where(_prefix(word_table, word)).limit(cap)
+    return session.scalar(select(func.count()).select_from(entries.subquery())) or 0
+
+
+@dataclass(frozen=True)
+class TextSearch:
+    """How one query's words select presets, planned from the word index.
+
+    The plan depends on how many entries begin with the rarest word, counted in
+    the index up to `DENSE_MATCHES` (an index-only scan that stops there):
+    - sparse: that word's matches are read from the index (one range scan),
+      every other word is tested per match, and the small set is sorted. On
+      PostgreSQL the set is materialized before the join; as a plain semi-join
+      the planner may walk the sort column's index hoping to fill a page early,
+      and visit most of the catalog when matches are rare.
+    - dense: every word is a correlated EXISTS on the (preset_id, word) index,
+      so the database walks the sort column's index and stops at the page's
+      end; the capped count is driven from the rarest word's range instead,
+      each entry joined to its preset by primary key. On SQLite the filters are
+      made opaque to the planner (wrapped in `coalesce`), which otherwise picks
+      a filter's index (a parameter range, say) and sorts half the catalog.
     """
-    per_word = [select(word_table.preset_id).where(_prefix(word_table, w)) for w in query_words]
-    if dialect != "postgresql":
-        ids = intersect(*per_word) if len(per_word) > 1 else per_word[0]
-        return statement.where(preset_id.in_(ids))
-    distinct_ids = intersect(*per_word) if len(per_word) > 1 else per_word[0].distinct()
-    matches = distinct_ids.cte("text_matches").prefix_with("MATERIALIZED")
-    return statement.join(matches, matches.c.preset_id == preset_id)
+
+    words: tuple[str, ...]
+    rarest: str
+    dense: bool
+    dialect: str
+
+    @classmethod
+    def plan(cls, session: Session, word_table: Any, query_words: list[str]) -> TextSearch:
+        sizes = {w: _range_size(session, word_table, w, DENSE_MATCHES + 1) for w in query_words}
+        rarest = min(query_words, key=sizes.__getitem__)
+        dialect = session.get_bind().dialect.name
+        return cls(tuple(query_words), rarest, sizes[rarest] > DENSE_MATCHES, dialect)
+
+    def _each_has(self, words: Iterable[str], preset_id: Any, word_table: Any) -> list[Any]:
+        tested = aliased(word_table)
+        return [exists().where(tested.preset_id == preset_id, _prefix(tested, w)) for w in words]
+
+    def _filters(self, conditions: list[ColumnElement[bool]]) -> list[ColumnElement[bool]]:
+        if not (self.dense and self.dialect == "sqlite" and conditions):
+            return conditions
+        return [func.coalesce(and_(*conditions), false())]
+
+    def matches(
+        self, conditions: list[ColumnElement[bool]], preset_id: Any, word_table: Any
+    ) -> Select[Any]:
+        """The ids of presets meeting `conditions` and every word, unordered."""
+        statement = select(preset_id).where(*self._filters(conditions))
+        if self.dense:
+            return statement.where(*self._each_has(self.words, preset_id, word_table))
+        others = self._each_has([w for w in self.words if w != self.rarest], preset_id, word_table)
+        driver = select(word_table.preset_id).where(_prefix(word_table, self.rarest))
+        if self.dialect != "postgresql":
+            return statement.where(preset_id.in_(driver), *others)
+        matches = driver.distinct().cte("text_matches").prefix_with("MATERIALIZED")
+        return statement.join(matches, matches.c.preset_id == preset_id).where(*others)
+
+    def countable(
+        self, conditions: list[ColumnElement[bool]], preset_id: Any, word_table: Any
+    ) -> Select[Any]:
+        """The same ids, in the order cheapest to count a capped number of."""
+        if not self.dense:
+            return self.matches(conditions, preset_id, word_table)
+        others = self._each_has([w for w in self.words if w != self.rarest], preset_id, word_table)
+        return (
+            select(word_table.preset_id)
+            .distinct()
+            .where(
+                _prefix(word_table, self.rarest),
+                word_table.preset_id == preset_id,
+                *self._filters(conditions),
+                *others,
+            )
+        )
+
+
+def name_begins(preset_name: Any, word: str) -> ColumnElement[bool]:
+    """The preset's name begins with `word` (a range of the name index)."""
+    return and_(preset_name >= word, preset_name < word + _TOP)
 
 
 def name_rank(preset_name: Any, query_words: list[str]) -> ColumnElement[Any]:
     """0 for presets whose name begins with the first query word, else 1."""
-    pattern = f"{_escape_like(query_words[0])}%"
-    return case((preset_name.like(pattern, escape="\\"), 0), else_=1)
-
-
-def _escape_like(word: str) -> str:
-    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return case((name_begins(preset_name, query_words[0]), 0), else_=1)

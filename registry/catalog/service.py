@@ -35,7 +35,14 @@ from registry.catalog.models import (
     Revision,
     RevisionFile,
 )
-from registry.catalog.names import ALIAS, NAMESPACE, TAG, check_name, check_preset_name
+from registry.catalog.names import (
+    ALIAS,
+    NAMESPACE,
+    TAG,
+    check_base_model,
+    check_name,
+    check_preset_name,
+)
 from registry.catalog.search import indexed_words
 from registry.errors import AliasExistsError, InvalidNameError, PresetExistsError
 from registry.preset.manifest import Manifest
@@ -62,9 +69,12 @@ class PresetSpec:
     license: str | None = None
     visibility: str = "public"
     owner: str | None = None
+    base_model: str | None = None  # `namespace/name` it was fine-tuned from
 
     def validated(self) -> PresetSpec:
         check_preset_name(self.namespace, self.name)
+        if self.base_model is not None:
+            check_base_model(self.base_model, of=f"{self.namespace}/{self.name}")
         for tag in self.tags:
             check_name("tag", tag, TAG)
         if self.visibility not in VISIBILITIES:
@@ -89,6 +99,7 @@ def _apply(preset: Preset, spec: PresetSpec) -> None:
     preset.license = spec.license
     preset.visibility = spec.visibility
     preset.owner = spec.owner
+    preset.base_model = spec.base_model
     tags = sorted(set(spec.tags))
     _sync_rows(preset.tags, "tag", tags, lambda tag: PresetTag(tag=tag))
     found_by = indexed_words(spec.name, spec.description, tags)
@@ -161,6 +172,7 @@ def _editable_fields(preset: Preset) -> tuple[object, ...]:
         preset.license,
         preset.visibility,
         preset.owner,
+        preset.base_model,
         sorted(t.tag for t in preset.tags),
     )
 
@@ -172,6 +184,21 @@ def update_preset(session: Session, preset: Preset, spec: PresetSpec) -> bool:
     _apply(preset, spec)
     if _editable_fields(preset) == before:
         return False
+    preset.updated_at = _now()
+    session.flush()
+    mark_changed(session)
+    return True
+
+
+def adopt_base_model(session: Session, preset: Preset, base_model: str | None) -> bool:
+    """Record `base_model` (a checked name) for a preset that names none yet (a
+    synced preset's card); return whether it was recorded. A base model the
+    preset has already (its seed's, its uploader's) is kept."""
+    if base_model is None or preset.base_model is not None:
+        return False
+    if base_model == f"{preset.namespace}/{preset.name}":
+        return False  # a card naming its own preset names no base
+    preset.base_model = base_model
     preset.updated_at = _now()
     session.flush()
     mark_changed(session)

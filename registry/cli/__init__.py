@@ -7,6 +7,7 @@
 | `catalog.py` | search, info, upload, alias, delete |
 | `auth.py` | whoami, token create/list/revoke |
 | `server.py` | serve, db upgrade |
+| `trust.py` | sign, signatures, export, key add |
 
 Keras is imported only by the verbs that build models, so `registry --help`
 starts quickly.
@@ -19,7 +20,7 @@ from typing import Annotated
 
 import typer
 
-from registry.cli import auth, catalog, server, store
+from registry.cli import auth, catalog, server, store, trust
 from registry.cli.shell import state, stdout, warn
 from registry.errors import RegistryError
 from registry.version import __version__
@@ -31,7 +32,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for verbs in (store.app, catalog.app, auth.app, server.app):
+for verbs in (store.app, catalog.app, auth.app, server.app, trust.app):
     app.add_typer(verbs)
 
 

@@ -29,13 +29,19 @@ def search(
     synced: Annotated[
         bool | None, typer.Option("--synced/--not-synced", help="Only (not) synced.")
     ] = None,
+    base_model: Annotated[
+        str | None,
+        typer.Option(help="Only presets fine-tuned from this one (namespace/name)."),
+    ] = None,
     page: Annotated[int, typer.Option(min=1)] = 1,
     as_json: JsonOption = False,
 ) -> None:
-    """Search the catalog."""
+    """Search the catalog (`--base-model keras/gpt2_base_en`: the fine-tunes of one)."""
     from rich.table import Table
 
-    result = registry().search(query, sort=sort, page=page, tag=tag, synced=synced)
+    result = registry().search(
+        query, sort=sort, page=page, tag=tag, synced=synced, base_model=base_model
+    )
     if as_json:
         print_json(result)
         return
@@ -74,6 +80,8 @@ def info(
         f"{human_size(detail.parameter_count)} parameters"
     )
     say(detail.description)
+    if detail.base_model is not None:
+        say(f"fine-tuned from: {detail.base_model}")
     say(f"source: {detail.source or detail.source_kind}   downloads: {detail.downloads}")
     if not detail.revisions:
         say(f"not synced yet: `registry sync {detail.id}`")
@@ -118,15 +126,26 @@ def upload(
     alias: Annotated[str, typer.Option(help="The alias to move to it.")] = "latest",
     message: Annotated[str, typer.Option("--message", "-m", help="What changed.")] = "",
     license: Annotated[str | None, typer.Option(help="The license, e.g. apache-2.0.")] = None,
+    base_model: Annotated[
+        str | None,
+        typer.Option(
+            help="The preset it was fine-tuned from (namespace/name); default: the "
+            "card's base_model (README.md front matter)."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Publish a preset as a new immutable revision (to REGISTRY_URL when set)."""
+    """Publish a preset as a new immutable revision (to REGISTRY_URL when set).
+
+    `--base-model keras/gpt2_base_en` records what it was fine-tuned from (the
+    card's `base_model` otherwise).
+    """
     name = name_argument or name_option
     if not name:
         raise typer.BadParameter("give the preset's name: `registry upload PATH NS/NAME`")
     uploaded = registry().upload(
         path, name, description=description, tags=tag or (), private=private, alias=alias,
-        message=message, license=license,
+        message=message, license=license, base_model=base_model,
     )  # fmt: skip
     if as_json:
         print_json(uploaded)

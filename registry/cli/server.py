@@ -19,16 +19,28 @@ def serve(
     host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="The port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
+    hf_upstream: Annotated[
+        str | None,
+        typer.Option(
+            help="Mirror this Hub (e.g. https://huggingface.co): fetch, verify and keep "
+            "what the registry lacks (REGISTRY_HF_UPSTREAM; HF_TOKEN is sent to it)."
+        ),
+    ] = None,
 ) -> None:
     """Run the web catalog, JSON API and Hub-compatible endpoints (uvicorn)."""
+    import os
+
     import uvicorn
 
     from registry.config import Settings
 
+    if hf_upstream:  # the workers read their settings from the environment
+        os.environ["REGISTRY_HF_UPSTREAM"] = hf_upstream
     settings = Settings.from_env()
+    mirror = f", mirroring {settings.hf_upstream}" if settings.hf_upstream else ""
     say(
         f"Serving the registry at http://{host}:{port}/ (catalog {settings.db_url}, "
-        f"store {settings.home / 'store'}). Press Ctrl+C to stop."
+        f"store {settings.home / 'store'}{mirror}). Press Ctrl+C to stop."
     )
     uvicorn.run(
         "web.app:create_app", factory=True, host=host, port=port, workers=workers,

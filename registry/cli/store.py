@@ -108,10 +108,15 @@ def lock(
     output: Annotated[Path, typer.Option("--output", "-o", help="The lock file.")] = Path(
         "presets.lock"
     ),
+    trust_key: Annotated[
+        list[Path] | None,
+        typer.Option("--trust-key", help="Pin this public key: verify needs its signature."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Pin presets to their revisions, with every file's size and sha256."""
-    path = registry().lock(presets, output)
+    """Pin presets to their revisions, with every file's size and sha256 (and with
+    --trust-key, the keys whose signature `verify --lock` then requires)."""
+    path = registry().lock(presets, output, trust_keys=trust_key or [])
     if as_json:
         print(json.dumps({"lock_file": str(path), "presets": presets}))
         return
@@ -126,17 +131,23 @@ def verify(
     offline: Annotated[
         bool, typer.Option("--offline", help="Never fetch; missing is an error.")
     ] = False,
+    key: Annotated[
+        list[Path] | None,
+        typer.Option("--key", help="Require a signature by this public key (one of several)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Check files against recorded digests. Exit 0: all match; 1: a mismatch; 2: the
-    preset or its revision cannot be had (unknown, offline and never synced, server down)."""
+    """Check files against recorded digests (and with --key, or a lock's trusted keys,
+    a signature covering exactly them). Exit 0: all good; 1: a mismatch or no valid
+    signature by a trusted key; 2: the preset or its revision cannot be had (unknown,
+    offline and never synced, server down)."""
     if offline:
         os.environ["REGISTRY_OFFLINE"] = "1"
     client = registry()
     try:
         report = (
             client.verify_lock(lock_file, full=full) if lock_file
-            else client.verify(preset, full=full)
+            else client.verify(preset, full=full, keys=key or [])
         )  # fmt: skip
     except (PresetFormatError, PresetNotFoundError, OfflineError, SourceError) as error:
         # The preset, its revision or its files cannot be had: absence, not corruption.
@@ -151,7 +162,9 @@ def verify(
         )
     for problem in report.missing:
         warn(f"MISSING {problem}")
-    if report.mismatches:
+    for problem in report.unsigned:
+        warn(f"UNSIGNED {problem}")
+    if report.mismatches or report.unsigned:
         raise typer.Exit(1)
     if report.missing:
         raise typer.Exit(2)
@@ -192,5 +205,6 @@ def gc(
     say(
         f"removed {report.trees} revision(s) ({report.evicted} evicted to fit), "
         f"{report.blobs} blob(s) ({report.bytes_freed:,} bytes), "
-        f"{report.temporary} temporary file(s)"
+        f"{report.temporary} temporary file(s), {report.xorbs} unused Xet xorb(s) "
+        f"({report.xorb_bytes:,} bytes)"
     )

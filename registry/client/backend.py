@@ -9,6 +9,7 @@ from typing import Protocol
 
 from registry import records
 from registry.catalog.queries import SearchFilters
+from registry.preset.manifest import Manifest
 from registry.resolver.handles import CatalogHandle
 from registry.resolver.request import UploadRequest
 from registry.resolver.resolve import Resolver
@@ -38,6 +39,21 @@ class Backend(Protocol):
     def alias(self, handle: CatalogHandle, alias: str, revision: str) -> records.AliasOut: ...
 
     def delete(self, handle: CatalogHandle) -> None: ...
+
+    def revision_manifest(self, handle: CatalogHandle) -> Manifest:
+        """The recorded files of the revision `handle` names (`latest` if none):
+        what a signature of it covers (no file is read)."""
+        ...
+
+    def signatures(self, handle: CatalogHandle) -> list[records.SignatureInfo]:
+        """The signatures of the revision `handle` names, each checked by the catalog."""
+        ...
+
+    def attach_signature(
+        self, handle: CatalogHandle, body: records.SignatureIn
+    ) -> records.SignatureInfo: ...
+
+    def register_key(self, body: records.SigningKeyIn) -> records.SigningKeyInfo: ...
 
     def record_download(self, handle: CatalogHandle) -> None:
         """Count a load (a server counts what it serves itself)."""

@@ -9,13 +9,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from registry import records
-from registry.catalog.models import ApiToken
+from registry.catalog.models import ApiToken, Revision
 from registry.catalog.queries import (
     EVERYONE,
     SearchFilters,
     find_preset,
     preset_detail,
+    revision_manifest,
     search_presets,
 )
 from registry.catalog.service import (
@@ -26,12 +29,15 @@ from registry.catalog.service import (
     revoke_token,
     tokens_of,
 )
+from registry.catalog.signatures import attach_signature, register_key, signatures_of
 from registry.config import Settings, local_user
-from registry.errors import PresetNotFoundError
+from registry.errors import PresetNotFoundError, RevisionNotFoundError
+from registry.preset.manifest import Manifest
 from registry.resolver.handles import CatalogHandle
 from registry.resolver.publish import check_target, new_staging, publish, stage_path, uploaded
 from registry.resolver.request import UploadRequest
 from registry.resolver.resolve import Resolver, pick_revision
+from registry.trust.signatures import fingerprint_of, public_key_pem
 
 
 def _token_info(token: ApiToken) -> records.TokenInfo:
@@ -123,6 +129,48 @@ class LocalBackend:
             preset = find_preset(session, handle.full_name, viewer=EVERYONE)
             if preset is not None:
                 record_download(session, preset)
+
+    # === Signatures ===
+
+    def _revision(self, session: Session, handle: CatalogHandle) -> Revision:
+        preset = find_preset(session, handle.full_name, viewer=EVERYONE)
+        if preset is None:
+            raise self._preset_missing(handle.full_name)
+        revision = pick_revision(session, preset, handle)
+        if revision is None:
+            raise RevisionNotFoundError(
+                f"{handle.full_name} has no revision yet: sync it first "
+                f"(`registry sync {handle.full_name}`)."
+            )
+        return revision
+
+    def revision_manifest(self, handle: CatalogHandle) -> Manifest:
+        with self.resolver.catalog.transaction(write=False) as session:
+            return revision_manifest(self._revision(session, handle))
+
+    def signatures(self, handle: CatalogHandle) -> list[records.SignatureInfo]:
+        with self.resolver.catalog.transaction(write=False) as session:
+            return signatures_of(session, [self._revision(session, handle)])
+
+    def attach_signature(
+        self, handle: CatalogHandle, body: records.SignatureIn
+    ) -> records.SignatureInfo:
+        fingerprint = fingerprint_of(public_key_pem(body.public_key.encode()))
+        with self.resolver.catalog.transaction() as session:
+            revision = self._revision(session, handle)
+            attach_signature(
+                session,
+                revision,
+                body.bundle.encode(),
+                body.public_key.encode(),
+                signer=local_user(),
+            )
+            found = signatures_of(session, [revision])
+        return next(info for info in found if info.fingerprint == fingerprint)
+
+    def register_key(self, body: records.SigningKeyIn) -> records.SigningKeyInfo:
+        with self.resolver.catalog.transaction() as session:
+            return register_key(session, body.name, body.public_key.encode(), owner=local_user())
 
     # === Tokens (of this catalog, for when it serves: `registry serve`) ===
 

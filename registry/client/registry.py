@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,12 +14,21 @@ from registry import lockfile
 from registry.catalog.queries import SearchFilters
 from registry.client.backend import Backend
 from registry.config import Settings, sqlite_url
-from registry.errors import AuthenticationError, ChecksumMismatchError, RegistryError
+from registry.errors import (
+    AuthenticationError,
+    ChecksumMismatchError,
+    RegistryError,
+    SignatureError,
+)
 from registry.records import (
     AliasOut,
     NewToken,
     PresetDetail,
     SearchPage,
+    SignatureIn,
+    SignatureInfo,
+    SigningKeyIn,
+    SigningKeyInfo,
     TokenInfo,
     Uploaded,
     WhoAmI,
@@ -26,9 +38,33 @@ from registry.resolver.names import RecordedName
 from registry.resolver.request import UploadRequest
 from registry.resolver.resolve import Resolved, Verify
 from registry.resolver.store import GcReport
+from registry.trust import signatures
+from registry.trust.trusted import trust_problems
+from registry.xet.cas import XorbStore
 
 if TYPE_CHECKING:
     from registry.architectures.backbone import Backbone
+
+
+Keys = Sequence[str | os.PathLike[str]]  # public key files
+
+
+@dataclasses.dataclass(frozen=True)
+class Exported:
+    """A revision written out by `Registry.export`: its files and, if it is
+    signed, `model.sig` (the signature by key `signature`)."""
+
+    path: Path
+    preset: str
+    digest: str
+    files: int
+    signature: str | None  # the signing key's fingerprint; None: written unsigned
+
+
+def _trusted(keys: Keys) -> dict[str, bytes | None]:
+    """fingerprint -> PEM of the public keys (files) a user trusts."""
+    pems = [signatures.load_public_key(Path(key)) for key in keys]
+    return {signatures.fingerprint_of(pem): pem for pem in pems}
 
 
 def _catalog_handle(name: str) -> CatalogHandle:
@@ -155,6 +191,7 @@ class Registry:
         alias: str = "latest",
         message: str = "",
         license: str | None = None,
+        base_model: str | None = None,
     ) -> Uploaded:
         """Publish a preset directory (or a .tar/.tar.gz/.zip of one) as a new
         immutable revision of `name` (a bare name goes in your own namespace).
@@ -164,10 +201,14 @@ class Registry:
         weights whose every shape fits it); identical files give the same
         revision, stored once. `alias` moves only after everything is recorded.
         With a server, the files are sent to it (a write token is needed).
+        `base_model` names the preset it was fine-tuned from (`namespace/name`);
+        when None, the `base_model` of the card's front matter (`README.md`) is
+        taken, else the preset keeps the one it has.
 
         Example:
             ```python
             Registry().upload("./my_gpt2", "team/my_gpt2", tags=["gpt2"], private=True)
+            Registry().upload("./summarizer", "team/summarizer", base_model="keras/gpt2_base_en")
             ```
         """
         owner = self.whoami().owner
@@ -186,6 +227,7 @@ class Registry:
             alias=alias,
             message=message,
             license=license,
+            base_model=base_model,
         )
         return self.backend.upload(Path(path).resolve(), request)
 
@@ -230,21 +272,48 @@ class Registry:
 
     # === Checksums ===
 
-    def verify(self, name: str | None = None, *, full: bool = False) -> lockfile.LockReport:
+    def verify(
+        self, name: str | None = None, *, full: bool = False, keys: Keys = ()
+    ) -> lockfile.LockReport:
         """Check stored presets against their recorded digests: `name`, or every
-        revision the store holds when None."""
+        revision the store holds when None. With `keys` (public key files), each
+        revision must also carry a signature by one of them that covers exactly
+        its files (`report.unsigned` says why not).
+
+        Example:
+            ```python
+            report = Registry().verify("team/my_gpt2", keys=["alice.pub.pem"])
+            report.ok, report.mismatches, report.unsigned
+            ```
+        """
+        trusted = _trusted(keys)
         if name is not None:
             targets = [self.resolver.resolve(name, verify=False)]
         else:
             targets = self._stored_revisions()
         mismatches: list[lockfile.LockMismatch] = []
+        unsigned: list[str] = []
         for target in targets:
             try:
                 self.resolver.check(target, full=full)
             except ChecksumMismatchError as error:
                 preset, _, file = error.path.partition(": ")
                 mismatches.append(lockfile.LockMismatch(preset, file, error.expected, error.actual))
-        return lockfile.LockReport(checked=len(targets), mismatches=tuple(mismatches))
+            if trusted:
+                unsigned += self._trust_problems(target, trusted)
+        return lockfile.LockReport(
+            checked=len(targets), mismatches=tuple(mismatches), unsigned=tuple(unsigned)
+        )
+
+    def _trust_problems(self, target: Resolved, trusted: dict[str, bytes | None]) -> list[str]:
+        label = f"{target.preset}@{target.digest[:12]}"
+        return trust_problems(label, target.manifest, self._signatures_of(target), trusted)
+
+    def _signatures_of(self, target: Resolved) -> list[SignatureInfo]:
+        namespace, slash, name = target.preset.partition("/")
+        if not slash:
+            return []  # a stored revision no catalog here names
+        return self.backend.signatures(CatalogHandle(namespace, name, target.digest))
 
     def _stored_revisions(self) -> list[Resolved]:
         """Every revision tree in the store, named after its preset when known."""
@@ -261,30 +330,57 @@ class Registry:
     def gc(self, *, grace_s: float = 3600, max_bytes: int | None = None) -> GcReport:
         """Remove from the store every revision the catalog no longer records, and
         stale temporary files; with `max_bytes`, also evict the least recently used
-        synced revisions until the store fits."""
-        return self.resolver.gc(grace_s=grace_s, max_bytes=max_bytes)
+        synced revisions until the store fits. Xet xorbs a server received and
+        no upload has used for a week go too (see `registry.xet.cas`)."""
+        report = self.resolver.gc(grace_s=grace_s, max_bytes=max_bytes)
+        xorbs, xorb_bytes = XorbStore(self.resolver.store).gc()
+        return dataclasses.replace(report, xorbs=xorbs, xorb_bytes=xorb_bytes)
 
-    def lock(self, names: list[str], path: str | os.PathLike[str] = "presets.lock") -> Path:
-        """Pin presets to their current revisions in a lock file; return its path."""
-        pinned = []
+    def lock(
+        self,
+        names: list[str],
+        path: str | os.PathLike[str] = "presets.lock",
+        *,
+        trust_keys: Keys = (),
+    ) -> Path:
+        """Pin presets to their current revisions in a lock file; return its path.
+        With `trust_keys` (public key files), their fingerprints are pinned too,
+        and `verify_lock` then needs each revision signed by one of them; every
+        preset must be so signed already.
+
+        Raises:
+            SignatureError: a preset has no valid signature by a trusted key.
+        """
+        trusted = _trusted(trust_keys)
+        pinned, problems = [], []
         for name in names:
             resolved = self.resolver.resolve(name, verify="fast")
             pinned.append(
                 lockfile.LockedPreset(resolved.preset, resolved.digest, resolved.manifest.files)
             )
+            if trusted:
+                problems += self._trust_problems(resolved, trusted)
+        if problems:
+            raise SignatureError(
+                f"Not pinning keys that do not sign what is locked: {'; '.join(problems)}. "
+                "Sign the revisions (`registry sign NAME --key PRIVATE.pem`) or trust their keys."
+            )
         target = Path(path)
-        lockfile.write(target, pinned)
+        lockfile.write(target, pinned, tuple(trusted))
         return target
 
     def verify_lock(
         self, path: str | os.PathLike[str], *, full: bool = False
     ) -> lockfile.LockReport:
         """Check that every pinned revision is present (syncing it unless offline)
-        and that every file matches the lock."""
-        locked = lockfile.read(Path(path))
+        and that every file matches the lock; if the lock pins trusted keys, that
+        each revision carries a signature by one of them covering exactly its files."""
+        lock = lockfile.read_lock(Path(path))
+        trusted: dict[str, bytes | None] = dict.fromkeys(lock.trusted_keys)
         mismatches: list[lockfile.LockMismatch] = []
         missing: list[str] = []
-        for preset in locked:
+        unsigned: list[str] = []
+        for preset in lock.presets:
             try:
                 resolved = self.resolver.resolve(
                     f"{preset.name}@{preset.revision}", verify="full" if full else "fast"
@@ -299,9 +395,131 @@ class Registry:
                 missing.append(f"{preset.name}@{preset.revision[:12]}: {error}")
                 continue
             mismatches += lockfile.compare(preset, resolved.manifest)
+            if trusted:
+                try:
+                    unsigned += self._trust_problems(resolved, trusted)
+                except RegistryError as error:
+                    missing.append(f"{preset.name}@{preset.revision[:12]}: signatures: {error}")
         return lockfile.LockReport(
-            checked=len(locked), mismatches=tuple(mismatches), missing=tuple(missing)
+            checked=len(lock.presets),
+            mismatches=tuple(mismatches),
+            missing=tuple(missing),
+            unsigned=tuple(unsigned),
         )
+
+    # === Signatures ===
+
+    def sign(
+        self, name: str, *, key: str | os.PathLike[str], password: str | None = None
+    ) -> SignatureInfo:
+        """Sign a revision (`name[@ref]`, latest by default) with an elliptic-curve
+        private key and attach the signature; with a server, only the signature
+        and the public key are sent. The revision and its id do not change; a
+        revision may carry signatures by several keys (the same key again
+        replaces its own).
+
+        The signature is OpenSSF model-signing's (a sigstore bundle over every
+        file's sha256), built from the recorded digests: no file is read.
+
+        Raises:
+            SignatureError: the key cannot sign (not an EC key, wrong password).
+
+        Example:
+            ```python
+            Registry().sign("team/my_gpt2", key="alice.pem")
+            ```
+        """
+        handle = _catalog_handle(name)
+        manifest = self.backend.revision_manifest(handle)
+        bundle = signatures.sign(manifest, handle.name, Path(key), password)
+        public = signatures.load_public_key(Path(key), password)
+        pinned = CatalogHandle(handle.namespace, handle.name, manifest.revision_id)
+        body = SignatureIn(bundle=bundle.decode(), public_key=public.decode())
+        return self.backend.attach_signature(pinned, body)
+
+    def signatures(self, name: str) -> list[SignatureInfo]:
+        """The signatures of a revision (`name[@ref]`, latest by default), each
+        checked by the catalog that lists it (`verified`, `problems`)."""
+        return self.backend.signatures(_catalog_handle(name))
+
+    def register_key(self, name: str, public_key: str | os.PathLike[str]) -> SigningKeyInfo:
+        """Register a public key (a PEM file) under a name, so pages say who signed."""
+        pem = signatures.load_public_key(Path(public_key))
+        return self.backend.register_key(SigningKeyIn(name=name, public_key=pem.decode()))
+
+    def export(
+        self,
+        name: str,
+        directory: str | os.PathLike[str],
+        *,
+        key: str | os.PathLike[str] | None = None,
+    ) -> Exported:
+        """Write a revision's files, and its signature as `model.sig`, into a new
+        directory: what the stock `model_signing verify key DIR --signature
+        DIR/model.sig --public_key K` checks, and what an air-gapped machine is
+        given. Works offline from the store (and the signatures seen before).
+
+        Args:
+            name: `name[@ref]`; latest by default.
+            directory: where to write; it must not exist or be empty.
+            key: the public (or private) key whose signature to write; default:
+                the first valid one. Without any, the files are written unsigned.
+
+        Raises:
+            SignatureError: `key` has signed no valid signature of the revision.
+
+        Example:
+            ```python
+            Registry().export("team/my_gpt2", "out/my_gpt2", key="alice.pub.pem")
+            ```
+        """
+        target = Path(directory)
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise RegistryError(
+                f"{target} exists and is not empty; export into a new directory (a copy must "
+                "hold only the revision's files, or model-signing's check fails)."
+            )
+        resolved = self.resolver.resolve(name, verify="fast")
+        chosen = self._chosen_signature(resolved, key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            for entry in resolved.manifest.files:
+                (scratch / entry.path).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(resolved.path / entry.path, scratch / entry.path)
+            if chosen is not None:
+                (scratch / signatures.SIGNATURE_FILE).write_text(chosen.bundle, encoding="utf-8")
+            if target.exists():
+                target.rmdir()
+            scratch.replace(target)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        fingerprint = chosen.fingerprint if chosen is not None else None
+        return Exported(
+            target, resolved.preset, resolved.digest, len(resolved.manifest.files), fingerprint
+        )
+
+    def _chosen_signature(
+        self, resolved: Resolved, key: str | os.PathLike[str] | None
+    ) -> SignatureInfo | None:
+        listed = self._signatures_of(resolved)
+        if key is None:
+            valid = [info for info in listed if not self._trust_problems_of(resolved, info)]
+            return valid[0] if valid else None
+        trusted = _trusted([key])
+        problems = trust_problems(resolved.preset, resolved.manifest, listed, trusted)
+        if problems:
+            raise SignatureError(
+                f"{'; '.join(problems)}. Sign it (`registry sign {resolved.preset}@"
+                f"{resolved.digest[:12]} --key PRIVATE.pem`), or export another key's signature."
+            )
+        (fingerprint,) = trusted
+        return next(info for info in listed if info.fingerprint == fingerprint)
+
+    def _trust_problems_of(self, resolved: Resolved, info: SignatureInfo) -> list[str]:
+        own = {info.fingerprint: None}
+        return trust_problems(resolved.preset, resolved.manifest, [info], own)
 
     # === Tokens (for a server's operator: the catalog `registry serve` serves) ===
 

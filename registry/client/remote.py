@@ -15,11 +15,13 @@ from registry import records
 from registry.catalog.queries import SearchFilters
 from registry.config import Settings
 from registry.errors import OfflineError, RegistryError
+from registry.preset.manifest import Manifest
 from registry.resolver.handles import CatalogHandle
 from registry.resolver.remote import RegistryServer
 from registry.resolver.request import UploadRequest
 from registry.resolver.resolve import Resolver
 from registry.resolver.resolved import is_offline
+from registry.trust.remembered import RememberedSignatures
 
 
 class RemoteBackend:
@@ -68,6 +70,29 @@ class RemoteBackend:
 
     def record_download(self, handle: CatalogHandle) -> None:
         pass  # the server counted the download when it served the files
+
+    # === Signatures (remembered in the store for offline use) ===
+
+    def revision_manifest(self, handle: CatalogHandle) -> Manifest:
+        return self.server.revision(handle)
+
+    def signatures(self, handle: CatalogHandle) -> list[records.SignatureInfo]:
+        remembered = RememberedSignatures(self.resolver.store.root / "signatures")
+        if is_offline(self.settings) and handle.ref is not None:
+            return remembered.recall(handle.ref)
+        found = self.server.signatures(handle)
+        remembered.remember(found)
+        return found
+
+    def attach_signature(
+        self, handle: CatalogHandle, body: records.SignatureIn
+    ) -> records.SignatureInfo:
+        attached = self.server.attach_signature(handle, body)
+        RememberedSignatures(self.resolver.store.root / "signatures").remember([attached])
+        return attached
+
+    def register_key(self, body: records.SigningKeyIn) -> records.SigningKeyInfo:
+        return self.server.register_key(body)
 
     def _operator_only(self) -> NoReturn:
         raise RegistryError(

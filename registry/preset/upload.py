@@ -86,12 +86,20 @@ class StagedFile:
 
 
 class Staging:
-    """A directory receiving one upload's files (the caller owns and removes it)."""
+    """A directory receiving one upload's files (the caller owns and removes it).
 
-    def __init__(self, directory: Path, limits: Limits) -> None:
+    `sidecars` names files that travel with a preset without being part of it
+    (a signature, `model.sig`): they are received like the others and the
+    caller takes them out before the preset is validated.
+    """
+
+    def __init__(
+        self, directory: Path, limits: Limits, *, sidecars: frozenset[str] = frozenset()
+    ) -> None:
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self.limits = limits
+        self.sidecars = sidecars
         self.budget = UploadBudget(limits)
         self.entries: dict[str, FileEntry] = {}
 
@@ -119,7 +127,8 @@ class Staging:
 
     def _new_path(self, name: str) -> PurePosixPath:
         relative = safe_relative_path(name)
-        check_file_name(relative)
+        if relative.name not in self.sidecars:  # one below the top is refused later
+            check_file_name(relative)
         if relative.as_posix() in self.entries or (self.directory / relative).exists():
             raise UnsafePresetError(
                 str(relative), "appears twice in the upload.", "Send each file once."

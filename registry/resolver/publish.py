@@ -8,6 +8,9 @@ embedded `Registry.upload`, the JSON API, the page's form, the CLI):
 4. `publish`: the staged preset is validated whole; only then do its files move
    into the blob store (by rename: their bytes were hashed as they landed); the
    catalog rows follow in one transaction; `latest` (or the chosen alias) moves last.
+   A `model.sig` beside the files is their signature, not a file of the revision:
+   it is checked (and required where `REGISTRY_REQUIRE_SIGNED` says so) before a
+   file is stored, and attached to the revision (`upload_signature.py`).
 A refused upload leaves nothing behind.
 """
 
@@ -19,20 +22,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from registry.catalog.models import Preset
+from registry.catalog.names import check_base_model
 from registry.catalog.queries import EVERYONE, find_preset, preset_detail
 from registry.catalog.service import PresetSpec, move_alias, record_revision, upsert_preset
+from registry.catalog.signatures import attach_signature
 from registry.errors import (
     ChecksumMismatchError,
+    InvalidNameError,
     PermissionDeniedError,
     PresetNotFoundError,
     UnsafePresetError,
 )
+from registry.preset.card import CARD_FILE, card_base_model
 from registry.preset.manifest import MANIFEST_FILE, Manifest, read_manifest
 from registry.preset.upload import CHUNK, Staging
 from registry.preset.validate import Limits, PresetFacts, inspect_preset
 from registry.records import Uploaded
 from registry.resolver.request import UploadRequest
 from registry.resolver.resolve import Resolved, Resolver
+from registry.resolver.upload_signature import SIDECARS, check_upload_signature, take_signature
 
 Authorize = Callable[[Preset | None], None]
 
@@ -79,7 +87,7 @@ def uploaded(resolver: Resolver, request: UploadRequest, published: Published) -
 def new_staging(resolver: Resolver, limits: Limits | None = None) -> Staging:
     """A fresh staging area inside the store (same filesystem: files move by rename)."""
     directory = resolver.store.staging_dir("upload")
-    return Staging(directory, limits or Limits.from_env())
+    return Staging(directory, limits or Limits.from_env(), sidecars=SIDECARS)
 
 
 def stage_path(staging: Staging, source: Path) -> None:
@@ -120,6 +128,21 @@ def _staged_manifest(staging: Staging) -> Manifest:
     return manifest
 
 
+def _card_base_model(directory: Path, request: UploadRequest) -> str | None:
+    """The base model the staged preset's card names, checked as an explicit one is."""
+    named = card_base_model(directory)
+    if named is None:
+        return None
+    try:
+        return check_base_model(named, of=request.handle.full_name)
+    except InvalidNameError as error:
+        raise InvalidNameError(
+            f"{CARD_FILE} of {request.handle.full_name}: {error} Fix the card's front "
+            "matter, or give the base model with the upload (`--base-model`), which takes "
+            "precedence over the card."
+        ) from error
+
+
 def _check_owner(preset: Preset | None, request: UploadRequest) -> None:
     if preset is not None and preset.owner not in (None, request.owner):
         raise PermissionDeniedError(
@@ -142,8 +165,10 @@ def publish(
     """
     check = authorize or (lambda preset: _check_owner(preset, request))
     try:
+        bundle = take_signature(staging)  # model.sig signs the preset; it is no file of it
         facts: PresetFacts = inspect_preset(staging.directory)
         manifest = _staged_manifest(staging)
+        signature = check_upload_signature(resolver, request, manifest, bundle)
         spec = PresetSpec(
             namespace=request.handle.namespace,
             name=request.handle.name,
@@ -156,6 +181,7 @@ def publish(
             license=request.license,
             visibility="private" if request.private else "public",
             owner=request.owner,
+            base_model=request.base_model or _card_base_model(staging.directory, request),
         ).validated()  # names and tags, before a byte reaches the store
         with resolver.catalog.transaction(write=False) as session:
             check(find_preset(session, request.handle.full_name, viewer=EVERYONE))
@@ -175,6 +201,10 @@ def publish(
             session, preset, manifest, uploader=request.owner, message=request.message
         )
         session.flush()
+        if signature is not None:
+            attach_signature(
+                session, revision, signature.bundle, signature.public_key, signer=request.owner
+            )
         move_alias(
             session, preset, request.alias, revision, author=request.owner, message=request.message
         )
@@ -191,5 +221,6 @@ def _keep_fields(spec: PresetSpec, preset: Preset, request: UploadRequest) -> Pr
         description=preset.description if request.description is None else spec.description,
         tags=spec.tags or tuple(t.tag for t in preset.tags),
         license=spec.license or preset.license,
+        base_model=spec.base_model or preset.base_model,
         visibility=preset.visibility if request.private is None else spec.visibility,
     )

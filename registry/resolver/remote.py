@@ -196,6 +196,7 @@ class RegistryServer:
             "alias": request.alias,
             "message": request.message or None,
             "license": request.license,
+            "base_model": request.base_model,
         }
         params = {k: v for k, v in params.items() if v is not None}
         if source.is_dir():
@@ -227,6 +228,26 @@ class RegistryServer:
 
     def delete(self, handle: CatalogHandle) -> None:
         self._request("DELETE", self._preset_path(handle))
+
+    # === Signatures ===
+
+    def _signatures_path(self, handle: CatalogHandle) -> str:
+        ref = quote(handle.ref or "latest", safe="")
+        return f"{self._preset_path(handle)}/revisions/{ref}/signatures"
+
+    def signatures(self, handle: CatalogHandle) -> list[records.SignatureInfo]:
+        response = self._request("GET", self._signatures_path(handle))
+        return [records.SignatureInfo.model_validate(item) for item in response.json()]
+
+    def attach_signature(
+        self, handle: CatalogHandle, body: records.SignatureIn
+    ) -> records.SignatureInfo:
+        response = self._request("POST", self._signatures_path(handle), json=body.model_dump())
+        return records.SignatureInfo.model_validate_json(response.content)
+
+    def register_key(self, body: records.SigningKeyIn) -> records.SigningKeyInfo:
+        response = self._request("POST", "/api/v1/keys", json=body.model_dump())
+        return records.SigningKeyInfo.model_validate_json(response.content)
 
 
 def _file_chunks(path: Path) -> Iterator[bytes]:

@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from registry.catalog.names import ALIAS, check_name, check_preset_name, normalize_tags
+from registry.catalog.names import (
+    ALIAS,
+    check_base_model,
+    check_name,
+    check_preset_name,
+    normalize_tags,
+)
 from registry.errors import InvalidNameError
 from registry.resolver.handles import CatalogHandle
 
@@ -30,6 +36,9 @@ class UploadRequest:
     alias: str = "latest"
     message: str = ""
     license: str | None = None
+    # `namespace/name` of the preset this one was tuned from; None: the card's
+    # `base_model`, else the preset's own (see `publish`).
+    base_model: str | None = None
 
     @classmethod
     def build(
@@ -43,8 +52,10 @@ class UploadRequest:
         alias: str = "latest",
         message: str = "",
         license: str | None = None,
+        base_model: str | None = None,
     ) -> UploadRequest:
-        """Check and normalise an upload's target and fields (tags lowercased).
+        """Check and normalise an upload's target and fields (tags lowercased; a
+        bare `base_model` in the default namespace).
 
         Raises:
             InvalidNameError: a name, tag or alias breaks the naming rules, or
@@ -73,4 +84,9 @@ class UploadRequest:
             alias=alias,
             message=message,
             license=license or None,
+            base_model=(
+                check_base_model(base_model, of=handle.full_name)
+                if base_model not in (None, "")
+                else None
+            ),
         )

@@ -23,15 +23,25 @@ from sqlalchemy.orm import Session
 
 from registry.catalog.database import Catalog
 from registry.catalog.models import Alias, Preset, Revision
+from registry.catalog.names import check_base_model
 from registry.catalog.queries import EVERYONE, find_preset, revision_manifest
-from registry.catalog.service import PresetSpec, move_alias, record_revision, upsert_preset
+from registry.catalog.service import (
+    PresetSpec,
+    adopt_base_model,
+    move_alias,
+    record_revision,
+    upsert_preset,
+)
 from registry.config import Settings
 from registry.errors import (
     ChecksumMismatchError,
+    InvalidNameError,
     OfflineError,
+    PresetFormatError,
     PresetNotFoundError,
     SourceError,
 )
+from registry.preset.card import card_base_model
 from registry.preset.demo import DEMO_PRESET, demo_preset_dir
 from registry.preset.manifest import Manifest
 from registry.preset.validate import architecture_of, check_preset_files
@@ -62,6 +72,17 @@ def _local_name(path: Path) -> str:
     base = "".join(c if c.isalnum() or c in "._-" else "_" for c in path.name).strip("._-")
     suffix = hashlib.sha256(str(path).encode()).hexdigest()[:8]
     return f"{(base or 'preset')[:100]}-{suffix}"
+
+
+def synced_base_model(directory: Path, source: object, of: str | None = None) -> str | None:
+    """The base model a synced preset's card names. Unlike an upload's, a card
+    that names it badly is someone else's to fix: the sync goes on without it."""
+    try:
+        named = card_base_model(directory)
+        return check_base_model(named, of=of) if named is not None else None
+    except (InvalidNameError, PresetFormatError) as error:
+        log.warning("%s: the card's base_model is ignored: %s", source, error)
+        return None
 
 
 class Resolver:
@@ -161,13 +182,15 @@ class Resolver:
         manifest = self.store.ingest_directory(path)
         tree = self.store.publish_tree(manifest)
         self.store.mark_json_checked(manifest.revision_id)
+        name = _local_name(path)
         spec = PresetSpec(
             namespace=LOCAL_NAMESPACE,
-            name=_local_name(path),
+            name=name,
             architecture=architecture,
             source=path.as_uri(),
             source_kind="local",
             description=f"Synced from the local folder {path}.",
+            base_model=synced_base_model(tree, path, of=f"{LOCAL_NAMESPACE}/{name}"),
         )
         with self.catalog.transaction() as session:
             preset = upsert_preset(session, spec)
@@ -354,6 +377,7 @@ class Resolver:
             download = self._download(handle, staging)
             check_preset_files(download.path)
             architecture = architecture_of(download.path)
+            base_model = synced_base_model(download.path, handle)
             manifest = self.store.ingest_directory(download.path, link=True)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -362,6 +386,7 @@ class Resolver:
         self.store.mark_json_checked(manifest.revision_id)
         with self.catalog.transaction() as session:
             preset = _preset_for_source(session, handle, into, architecture)
+            adopt_base_model(session, preset, base_model)
             revision = record_revision(session, preset, manifest, message=f"synced from {handle}")[
                 0
             ]

@@ -62,6 +62,8 @@ class GcReport:
     temporary: int
     bytes_freed: int
     evicted: int = 0  # of the trees: least recently used ones, to fit `max_bytes`
+    xorbs: int = 0  # Xet uploads' xorbs unused past their dedupe window
+    xorb_bytes: int = 0
 
 
 def _pid_alive(pid: int) -> bool:

@@ -20,16 +20,24 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from registry.errors import RegistryError
+from registry.errors import SignatureError
 from registry.preset.manifest import Manifest
 
 SIGNATURE_FILE = "model.sig"
 # What model-signing's own signer leaves out of a model directory.
 IGNORED = (".gitattributes", ".gitignore", ".git", ".github", SIGNATURE_FILE)
-
-
-class SignatureError(RegistryError, ValueError):
-    """A key or a signature cannot be used: not an EC key, not a bundle, a bad signature."""
+__all__ = [
+    "IGNORED",
+    "SIGNATURE_FILE",
+    "SignatureCheck",
+    "SignatureError",
+    "check",
+    "fingerprint_of",
+    "load_public_key",
+    "public_key_pem",
+    "sign",
+    "signer_fingerprint",
+]
 
 
 @dataclass(frozen=True)
@@ -66,8 +74,22 @@ def fingerprint_of(public_pem: bytes) -> str:
     return hashlib.sha256(public_pem).hexdigest()
 
 
-def load_public_key(path: Path) -> bytes:
+def load_public_key(path: Path, password: str | None = None) -> bytes:
     """The PEM of an elliptic-curve public key (or of a private key's public half).
+
+    Raises:
+        SignatureError: not a PEM key, or not an elliptic-curve one.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise SignatureError(f"Cannot read the key {path}: {error.strerror}.") from error
+    return public_key_pem(data, source=str(path), password=password)
+
+
+def public_key_pem(data: bytes, *, source: str = "The key", password: str | None = None) -> bytes:
+    """The canonical PEM (SubjectPublicKeyInfo) of an elliptic-curve key given as
+    PEM: its fingerprint is the one model-signing writes as the bundle's hint.
 
     Raises:
         SignatureError: not a PEM key, or not an elliptic-curve one.
@@ -75,23 +97,34 @@ def load_public_key(path: Path) -> bytes:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    data = Path(path).read_bytes()
     try:
         key = serialization.load_pem_public_key(data)
     except ValueError:
         try:
-            key = serialization.load_pem_private_key(data, None).public_key()
+            secret = password.encode() if password else None
+            key = serialization.load_pem_private_key(data, secret).public_key()
         except (ValueError, TypeError) as error:
             raise SignatureError(
-                f"{path} is not a PEM public key (or an unencrypted private key): {error}."
+                f"{source} is not a PEM public key (or an unencrypted private key): {error}."
             ) from error
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise SignatureError(
-            f"{path} is a {type(key).__name__.removeprefix('_')}, not an elliptic-curve key; "
+            f"{source} is a {type(key).__name__.removeprefix('_')}, not an elliptic-curve key; "
             "model-signing signs with P-256, P-384 or P-521 keys (`openssl ecparam -genkey "
             "-name prime256v1 -noout -out key.pem`)."
         )
     return _public_pem(key)
+
+
+def _signed_files(manifest: Manifest) -> dict[str, bytes]:
+    """path -> sha256 of the files a signature covers: all but those model-signing's
+    verifier leaves out of a directory (`.gitattributes`, ...), or it could never
+    pass on an exported revision that holds one."""
+    return {
+        entry.path: bytes.fromhex(entry.sha256)
+        for entry in manifest.files
+        if PurePosixPath(entry.path).parts[0] not in IGNORED
+    }
 
 
 def _model_signing_manifest(manifest: Manifest, name: str) -> object:
@@ -102,10 +135,8 @@ def _model_signing_manifest(manifest: Manifest, name: str) -> object:
         "sha256", allow_symlinks=False, ignore_paths=[Path(p) for p in IGNORED]
     )
     items = [
-        ms_manifest.FileManifestItem(
-            path=PurePosixPath(entry.path), digest=Digest("sha256", bytes.fromhex(entry.sha256))
-        )
-        for entry in manifest.files
+        ms_manifest.FileManifestItem(path=PurePosixPath(path), digest=Digest("sha256", digest))
+        for path, digest in _signed_files(manifest).items()
     ]
     return ms_manifest.Manifest(name, items, serialization)
 
@@ -176,7 +207,7 @@ def check(bundle: bytes, manifest: Manifest, public_key_pem: bytes) -> Signature
                 f"The signature is not valid for key {fingerprint[:16]}: {error}"
             ) from error
     covered = {d.identifier: d.digest.digest_hex for d in signed.resource_descriptors()}
-    files = {entry.path: entry.sha256 for entry in manifest.files}
+    files = {path: digest.hex() for path, digest in _signed_files(manifest).items()}
     return SignatureCheck(
         fingerprint=fingerprint,
         missing=tuple(sorted(files.keys() - covered.keys())),

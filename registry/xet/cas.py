@@ -13,6 +13,12 @@
 scanned (every chunk decompressed and hashed, the xorb's hash checked), its
 index written, then linked into place: a reader sees a whole, verified xorb or
 none, and two processes storing the same xorb write it once.
+
+Xorbs are how bytes travel; the files rebuilt from them are the store's blobs.
+They are kept only for dedupe: a xorb's mtime is when a shard or a dedupe
+answer last used it, and `gc` removes those unused for longer than a client may
+hold a dedupe answer (`DEDUPE_VALID_S`), with their indexes and the dedupe
+records that name them.
 """
 
 from __future__ import annotations
@@ -92,17 +98,27 @@ class XorbStore:
         Raises:
             XetFormatError: no such xorb was uploaded here.
         """
-        if not self.has(digest):
-            name = hashes.to_hex(digest)
-            raise XetFormatError(
-                f"Xorb {name} was never uploaded to this server; upload it first "
-                f"(POST /xet/v1/xorbs/default/{name}), then the shard that references it."
-            )
-        index = _shard(self.indexes, digest).read_bytes()
+        try:
+            os.utime(self.xorb_path(digest))  # used now: gc keeps it a while longer
+            index = _shard(self.indexes, digest).read_bytes()
+        except FileNotFoundError:
+            raise self._missing(digest) from None
         return tuple(Chunk(*fields) for fields in _INDEX.iter_unpack(index))
 
     def open(self, digest: bytes) -> BinaryIO:
-        return open(self.xorb_path(digest), "rb")
+        try:
+            return open(self.xorb_path(digest), "rb")
+        except FileNotFoundError:  # collected between the check and the read
+            raise self._missing(digest) from None
+
+    @staticmethod
+    def _missing(digest: bytes) -> XetFormatError:
+        name = hashes.to_hex(digest)
+        return XetFormatError(
+            f"Xorb {name} is not on this server (never uploaded, or collected after "
+            f"{DEDUPE_VALID_S // 86400} days unused); upload it "
+            f"(POST /xet/v1/xorbs/default/{name}), then the shard that references it."
+        )
 
     def remember(self, offers: Mapping[bytes, Offer]) -> None:
         """Record, for each chunk, the xorbs a dedupe query about it is answered
@@ -139,3 +155,45 @@ class XorbStore:
         return shard.dedupe_shard(
             offered, key=secrets.token_bytes(32), created=now, expires=now + DEDUPE_VALID_S
         )
+
+    def gc(self, *, max_age_s: float = DEDUPE_VALID_S) -> tuple[int, int]:
+        """Remove xorbs unused for `max_age_s`, their chunk indexes, and the
+        dedupe records naming them; how many xorbs, and their bytes."""
+        now = time.time()
+        removed: set[bytes] = set()
+        freed = 0
+        for path in self.xorbs.glob("*/*"):
+            try:
+                info = path.stat()
+            except FileNotFoundError:
+                continue
+            if now - info.st_mtime < max_age_s:
+                continue
+            try:
+                digest = hashes.from_hex(path.name)
+            except XetFormatError:  # not a xorb this store wrote
+                continue
+            path.unlink(missing_ok=True)
+            _shard(self.indexes, digest).unlink(missing_ok=True)
+            removed.add(digest)
+            freed += info.st_size
+        if removed:
+            self._forget(removed)
+        return len(removed), freed
+
+    def _forget(self, removed: set[bytes]) -> None:
+        """Drop removed xorbs from the dedupe records; a record whose holder is
+        gone goes whole."""
+        size = hashes.HASH_BYTES
+        staging = self.store.staging_dir("xet-dedupe")
+        try:
+            for path in self.dedupe.glob("*/*"):
+                record = path.read_bytes()
+                xorbs = [record[i : i + size] for i in range(0, len(record) - size + 1, size)]
+                if not xorbs or xorbs[0] in removed:
+                    path.unlink(missing_ok=True)
+                elif removed.intersection(xorbs):
+                    kept = b"".join(x for x in xorbs if x not in removed)
+                    self._place(kept, path, staging)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)

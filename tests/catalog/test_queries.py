@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from registry.architectures import allowlist
+from registry.catalog import search
 from registry.catalog.database import Catalog
 from registry.catalog.queries import SearchFilters, Viewer, find_preset, search_presets
 from registry.catalog.service import (
@@ -147,6 +148,43 @@ def test_pagination_is_stable_and_complete(filled: Catalog) -> None:
             assert again == [p.full_name for p in pages[2].items]
         with pytest.raises(ValueError, match="per_page"):
             search_presets(session, per_page=1000)
+
+
+@pytest.mark.parametrize("query", ["poetry", "po", "model fine", "legal contracts", "gpt2 en"])
+def test_both_text_plans_give_the_same_pages(
+    filled: Catalog, query: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Walking the sort order (many matches) and sorting the matches (few) are
+    one search: same items, order, pages and counts, whatever the filters."""
+    cases = [
+        (sort, filters, viewer, page)
+        for sort in ("relevance", "name", "parameters", "downloads", "updated")
+        for filters in (
+            SearchFilters(),
+            SearchFilters(namespace="team"),
+            SearchFilters(tag="odd"),
+            SearchFilters(min_parameters=3_000_000, max_parameters=20_000_000),
+            SearchFilters(synced=False),
+        )
+        for viewer in (Viewer(), ALICE)
+        for page in (1, 2, 3)
+    ]
+
+    def pages(dense_above: int) -> list[tuple[object, ...]]:
+        monkeypatch.setattr(search, "DENSE_MATCHES", dense_above)
+        with filled.transaction(write=False) as session:
+            found = []
+            for sort, filters, viewer, page in cases:
+                result = search_presets(
+                    session, query, filters=filters, sort=sort, page=page, per_page=3, viewer=viewer
+                )
+                items = tuple(p.full_name for p in result.items)
+                found.append((items, result.total, result.total_is_exact))
+            return found
+
+    sparse, dense = pages(10**9), pages(0)
+    assert dense == sparse
+    assert any(items for items, _, _ in sparse)
 
 
 def test_private_presets_only_for_their_owner(filled: Catalog) -> None:

@@ -5,14 +5,18 @@ Faults are per file and fire once each, in the order given:
 - "500": the request fails with HTTP 500;
 - "truncate": the body stops half-way (the connection is closed);
 - "corrupt": one byte of the body is flipped (headers still describe the original);
-- "stall": the server waits 3 s before answering.
+- "stall": the server waits 3 s before answering;
+- "die": the body stops half-way and the whole server goes down (it stops
+  listening: later connections are refused) as if its process were killed.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
+import socket
 import sys
 import threading
 import time
@@ -86,9 +90,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault == "corrupt":
             body = bytes([body[0] ^ 0xFF]) + body[1:]
-        if fault == "truncate":
+        if fault in ("truncate", "die"):
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
+            if fault == "die":  # down before the client can come back
+                self.server.go_down()
             self.close_connection = True
             return
         self.wfile.write(body)
@@ -100,6 +106,27 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], handler: type[_Handler], repos: dict[str, Repo]):
         super().__init__(address, handler)
         self.repos = repos
+        self.connections: set[socket.socket] = set()
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        self.connections.add(connection)
+        return connection, address
+
+    def shutdown_request(self, request: Any) -> None:
+        self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def go_down(self) -> None:
+        """Stop as a killed process would: no more connections, open ones cut."""
+        self.shutdown()
+        self.server_close()
+
+    def server_close(self) -> None:
+        super().server_close()
+        for connection in list(self.connections):
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], BrokenPipeError | ConnectionResetError):

@@ -32,7 +32,7 @@ from registry.config import DEFAULT_NAMESPACE
 from registry.errors import PresetNotFoundError, RevisionNotFoundError
 from registry.preset.manifest import FileEntry
 from registry.records import PresetDetail
-from web.api import common
+from web.api import common, hub_mirror
 from web.api.hub_errors import HubError
 from web.auth import Caller, CallerDep, Principal, PrincipalDep
 from web.services import Services, ServicesDep
@@ -100,6 +100,12 @@ def hub_time(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def _card_data(preset: PresetDetail) -> dict[str, Any]:
+    """The card's metadata as the Hub returns it (only the fields that are set)."""
+    fields = {"license": preset.license, "base_model": preset.base_model}
+    return {key: value for key, value in fields.items() if value}
+
+
 def _model_info(detail: PresetDetail, found: common.RevisionRef | None) -> dict[str, Any]:
     if found is None:
         return {"id": detail.full_name, "modelId": detail.full_name, "private": detail.private}
@@ -120,7 +126,7 @@ def _model_info(detail: PresetDetail, found: common.RevisionRef | None) -> dict[
         "library_name": "keras-hub",
         "tags": ["keras", *summary.tags],
         "pipeline_tag": None,
-        "cardData": {"license": summary.license} if summary.license else {},
+        "cardData": _card_data(summary),
         "siblings": [
             {"rfilename": f.path, "size": f.size, "blobId": _git_oid(_pointer(f)), "lfs": _lfs(f)}
             for f in found.manifest.files
@@ -147,7 +153,11 @@ async def _guarded(call: Any, *args: Any) -> Any:
 
 
 @router.get("/api/models/{namespace}/{name}", summary="Model info (Hub protocol)")
-async def model_info(namespace: str, name: str, svc: ServicesDep, who: PrincipalDep) -> Any:
+async def model_info(
+    namespace: str, name: str, request: Request, svc: ServicesDep, who: PrincipalDep
+) -> Any:
+    if (mirrored := await hub_mirror.info(request, svc, namespace, name, "main")) is not None:
+        return mirrored
     return await _guarded(_info, svc, who, namespace, name, "main")
 
 
@@ -155,8 +165,10 @@ async def model_info(namespace: str, name: str, svc: ServicesDep, who: Principal
     "/api/models/{namespace}/{name}/revision/{rev:path}", summary="Model info at a revision"
 )
 async def model_info_at(
-    namespace: str, name: str, rev: str, svc: ServicesDep, who: PrincipalDep
+    namespace: str, name: str, rev: str, request: Request, svc: ServicesDep, who: PrincipalDep
 ) -> Any:
+    if (mirrored := await hub_mirror.info(request, svc, namespace, name, rev)) is not None:
+        return mirrored
     return await _guarded(_info, svc, who, namespace, name, rev)
 
 
@@ -201,10 +213,14 @@ async def tree(
     namespace: str,
     name: str,
     rev: str,
+    request: Request,
     svc: ServicesDep,
     who: PrincipalDep,
     recursive: Annotated[bool, Query()] = False,
 ) -> Any:
+    mirrored = await hub_mirror.tree(request, svc, namespace, name, rev, "", recursive)
+    if mirrored is not None:
+        return mirrored
     return await _guarded(_tree, svc, who, namespace, name, rev, "", recursive)
 
 
@@ -218,11 +234,17 @@ async def tree_path(
     recursive: Annotated[bool, Query()] = False,
 ) -> Any:
     rev, path = revision_and_path(request, "tree")
+    mirrored = await hub_mirror.tree(request, svc, namespace, name, rev, path, recursive)
+    if mirrored is not None:
+        return mirrored
     return await _guarded(_tree, svc, who, namespace, name, rev, path, recursive)
 
 
 async def _resolve_file(caller: Caller, namespace: str, name: str, rev: str, path: str) -> Response:
     request, svc, who = caller.request, caller.svc, caller.who
+    mirrored = await hub_mirror.resolve_file(request, svc, namespace, name, rev, path)
+    if mirrored is not None:
+        return mirrored
     try:
         found = await run_in_threadpool(hub_revision, svc, who, namespace, name, rev)
         entry = found.entry(path)

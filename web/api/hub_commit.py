@@ -54,6 +54,7 @@ from registry.resolver.commit import CommitOperations, Files, revision_of
 from registry.resolver.handles import CatalogHandle
 from registry.resolver.publish import check_target, new_staging, publish
 from registry.resolver.request import UploadRequest
+from registry.trust.signatures import SIGNATURE_FILE
 from web.api import common
 from web.api.hf import commit_of
 from web.api.hub_errors import HubError
@@ -84,6 +85,8 @@ def upload_mode(path: str, size: int, sample: bytes) -> str:
 
 
 def _ignored(path: str) -> bool:
+    if path == SIGNATURE_FILE:  # the files' signature: checked and attached by `publish`
+        return False
     try:
         check_file_name(safe_relative_path(path))
     except UnsafePresetError:

@@ -19,12 +19,23 @@ from registry.errors import (
     PresetNotFoundError,
     RegistryError,
     RevisionNotFoundError,
+    UpstreamUnavailableError,
     status_of,
 )
 
 _PREFIXES = ("/api/models/", "/api/repos/", "/api/validate-yaml", "/api/lfs/")
 # What huggingface_hub reads as a bad token (so it does not call it RepoNotFound).
 BAD_CREDENTIALS = "Invalid credentials in Authorization header"
+UPSTREAM_UNAVAILABLE = "UpstreamUnavailable"
+# Most specific first. `UpstreamUnavailable` is not one of the codes huggingface_hub
+# turns into a typed error: with a 504 it keeps the client on its "Hub unreachable"
+# path (its own cache, else an error showing this server's message).
+_CODES: tuple[tuple[type[RegistryError], str], ...] = (
+    (EntryNotFoundError, "EntryNotFound"),
+    (RevisionNotFoundError, "RevisionNotFound"),
+    (PresetNotFoundError, "RepoNotFound"),
+    (UpstreamUnavailableError, UPSTREAM_UNAVAILABLE),
+)
 
 
 class HubError(Exception):
@@ -43,7 +54,7 @@ class HubError(Exception):
     def response(self, extra: dict[str, object] | None = None) -> JSONResponse:
         # Header values are Latin-1 on the wire; the message may echo anything a client sent.
         header = self.headline.encode("ascii", "backslashreplace").decode("ascii")
-        headers = {"X-Error-Message": " ".join(header.split())[:500]}
+        headers = {"X-Error-Message": " ".join(header.split())[:500].rstrip()}
         if self.code is not None:
             headers["X-Error-Code"] = self.code
         return JSONResponse(
@@ -64,12 +75,9 @@ def hub_error(error: RegistryError, request: Request) -> HubError:
     """The Hub's form of a registry error raised on a Hub route."""
     status, _ = status_of(error)
     message = str(error)
-    if isinstance(error, EntryNotFoundError):
-        return HubError("EntryNotFound", message, status)
-    if isinstance(error, RevisionNotFoundError):
-        return HubError("RevisionNotFound", message, status)
-    if isinstance(error, PresetNotFoundError):
-        return HubError("RepoNotFound", message, status)
+    for kind, code in _CODES:
+        if isinstance(error, kind):
+            return HubError(code, message, status)
     if isinstance(error, AuthenticationError):
         # The Hub answers a missing token on a repository with 401, which its client
         # reads as RepoNotFound over https only: say so over plain http too. A token

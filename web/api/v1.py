@@ -10,6 +10,7 @@
 | `PUT /api/v1/presets/{ns}/{name}/aliases/{alias}` | point an alias at a revision (owner) |
 | `DELETE /api/v1/presets/{ns}/{name}` | delete a preset (owner) |
 | `GET /api/v1/whoami` | the token's owner and scope |
+| `.../revisions/{ref}/signatures`, `POST /api/v1/keys` | signatures: `web/api/signatures.py` |
 """
 
 from __future__ import annotations

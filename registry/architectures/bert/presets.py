@@ -92,6 +92,7 @@ PRESETS = (
         4_385_920,
         "The bert_tiny_en_uncased backbone model fine-tuned on the SST-2 sentiment "
         "analysis dataset.",
+        base_model="bert_tiny_en_uncased",
     ),
     _bert(
         "all_minilm_l6_v2_en",

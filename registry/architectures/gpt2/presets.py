@@ -45,5 +45,6 @@ PRESETS = (
         124_439_808,
         "12-layer GPT-2 model where case is maintained. "
         "Finetuned on the CNN/DailyMail summarization dataset.",
+        base_model="gpt2_base_en",
     ),
 )

@@ -113,6 +113,7 @@ PRESETS = (
         2,
         _LLAMA3_8B,
         "8 billion parameter, 32-layer, LLaMA 3.1 fine-tuned for consent safety classification. ",
+        base_model="llama3.1_8b",  # the 8-billion, 32-layer base LLaMA 3.1
     ),
     _llama(
         "llama3.2_1b",
@@ -149,5 +150,6 @@ PRESETS = (
         _LLAMA32_1B,
         "1 billion parameter, 16-layer, based LLaMA 3.2 model "
         "fine-tuned for consent safety classification. ",
+        base_model="llama3.2_1b",  # the 1-billion, 16-layer base LLaMA 3.2
     ),
 )
