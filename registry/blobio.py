@@ -42,7 +42,7 @@ def link_or_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def _open_new(path: Path) -> tuple[int, bool]:
+def open_new(path: Path) -> tuple[int, bool]:
     """Create `path` for writing, bypassing the page cache where the file system
     allows it (O_DIRECT; tmpfs and some others refuse): (fd, direct)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -71,7 +71,7 @@ class BlobWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.fd, self.direct = _open_new(path)
+        self.fd, self.direct = open_new(path)
         self.digest = hashlib.sha256()
         self.size = 0
         self._buffers = [mmap.mmap(-1, _BATCH) for _ in range(_QUEUE)]

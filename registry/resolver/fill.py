@@ -15,7 +15,6 @@ instead of downloading it again.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import hashlib
 import hmac
@@ -32,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from registry.blobio import open_new
 from registry.errors import (
     ChecksumMismatchError,
     RegistryError,
@@ -108,7 +108,7 @@ class _Landing:
         lock: threading.Condition,
         readers: dict[int, int],
     ) -> None:
-        self.fd, self.direct = _open_new(path)
+        self.fd, self.direct = open_new(path)
         self.update = update
         self.lock = lock  # the fill's: guards `received`, the ring and `readers`
         self.readers = readers  # each reader's position
@@ -214,20 +214,6 @@ def _skip(body: Body, count: int) -> None:
         count -= read
 
 
-def _open_new(path: Path) -> tuple[int, bool]:
-    """Create `path` for writing around the page cache where the file system
-    allows it (tmpfs and some others refuse O_DIRECT): (fd, direct)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    direct = getattr(os, "O_DIRECT", 0)
-    if direct:
-        try:
-            return os.open(path, flags | direct, 0o644), True
-        except OSError as error:
-            if error.errno != errno.EINVAL:
-                raise
-    return os.open(path, flags, 0o644), False
-
-
 class Fill:
     """A blob on its way into the store, readable while it lands."""
 
@@ -285,8 +271,9 @@ class Fill:
             os.fsync(landing.fd)
         finally:
             landing.close()
-        with self._changed:  # readers open the staged file under this lock
+        with self._changed:  # readers open the staged file, or the blob, under this lock
             self.store.settle_staged(self._path, sha256.hexdigest())
+            self.sha256 = sha256.hexdigest()  # the staged file is gone: open the blob
         known.learned(sha256.hexdigest())  # before the lock lets another process look
         self._finish(sha256.hexdigest())
 
