@@ -250,7 +250,7 @@ def test_blob_writes_fall_back_to_the_page_cache(
     assert store.blob_path(expected).read_bytes() == content
 
     monkeypatch.setattr(os, "write", write)
-    opened = blobio._open_new
+    opened = blobio.open_new
 
     def cached(path: Path) -> tuple[int, bool]:
         fd, _ = opened(path)
@@ -258,7 +258,7 @@ def test_blob_writes_fall_back_to_the_page_cache(
         fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~direct)
         return fd, False
 
-    monkeypatch.setattr(blobio, "_open_new", cached)
+    monkeypatch.setattr(blobio, "open_new", cached)
     store = Store(tmp_path / "refused-open")
     assert store.add_readable(io.BytesIO(content)) == (expected, len(content))
     assert store.blob_path(expected).read_bytes() == content
