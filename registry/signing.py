@@ -74,7 +74,10 @@ class Signer:
         """The payload of a genuine, unexpired token for `purpose`; None otherwise."""
         body, _, mac = token.partition(".")
         try:
-            genuine = hmac.compare_digest(_decode(mac), self._mac(purpose, body))
+            # The MAC's one canonical spelling: base64 leaves spare bits in its last
+            # character, and a decoder ignores them, so comparing bytes would take
+            # other spellings of the same MAC (a token that is not the one issued).
+            genuine = hmac.compare_digest(mac.encode(), _encode(self._mac(purpose, body)).encode())
             payload = json.loads(_decode(body)) if genuine else None
         except (binascii.Error, ValueError):
             return None
