@@ -36,6 +36,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "hub_upload": ("Publishing with huggingface_hub (LFS)", [], []),
     "xet_upload": ("Uploading through Xet", [], ["--size-mb", "200", "--no-folder"]),
     "mirror": ("Mirroring the Hub", ["--runs", "3"], ["--runs", "1"]),
+    "s3": ("Blobs in an S3 bucket", ["--runs", "2"], ["--runs", "1", "--size-mb", "200"]),
 }
 
 
@@ -219,6 +220,32 @@ def _mirror_targets(body: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _s3_targets(body: dict[str, Any]) -> list[Row]:
+    """obstore against boto3 (why the server uses it), the server on a bucket
+    against the same server on a local directory, and its memory on the bucket."""
+    clients, server = body["clients"], body["server"]
+    rows: list[Row] = []
+    for action in ("upload", "download"):
+        ours, theirs = clients[f"obstore, {action}"], clients[f"boto3, {action}"]
+        ratio = _ratio(ours["mb_per_s"], theirs["mb_per_s"])
+        cpu = _ratio(ours["cpu_s"], theirs["cpu_s"])
+        rows.append((f"S3 {action}, obstore vs boto3, MB/s", f"{ratio:.2f}x", "-", None))
+        rows.append((f"S3 {action}, obstore vs boto3, client CPU", f"{cpu:.2f}x", "-", None))
+    for phase, label, what in (
+        ("upload", "S3 bucket", "`registry upload`"),
+        ("download", "S3 bucket, redirect (default)", "snapshot_download, redirect"),
+        ("download", "S3 bucket, proxy (REGISTRY_BLOB_REDIRECT=0)", "snapshot_download, proxy"),
+    ):
+        ratio = _ratio(server[phase][label]["mb_per_s"],
+                       server[phase]["local directory"]["mb_per_s"])  # fmt: skip
+        rows.append((f"server on S3 vs local directory, {what}, MB/s", f"{ratio:.2f}x", "-",
+                     None))  # fmt: skip
+    rss = server["upload"]["S3 bucket"]["server_peak_rss_mb_max"]
+    rows.append(("server peak RSS, 1.4 GB upload to S3 (worst)", f"{rss:.0f} MB", "< 256 MB",
+                 rss < 256))  # fmt: skip
+    return rows
+
+
 TARGETS: dict[str, Callable[[Any], list[Row]]] = {
     "load": _load_targets,
     "verify": _verify_targets,
@@ -229,6 +256,7 @@ TARGETS: dict[str, Callable[[Any], list[Row]]] = {
     "hub_upload": _hub_upload_targets,
     "xet_upload": _xet_upload_targets,
     "mirror": _mirror_targets,
+    "s3": _s3_targets,
 }
 
 

@@ -11,10 +11,17 @@
 | `REGISTRY_LFS_CHUNK_BYTES` | a server's LFS part size: larger files are sent in parts | 2 GiB |
 | `REGISTRY_HF_UPSTREAM` | the Hub a server mirrors (fetches what it lacks from) | none |
 | `REGISTRY_HF_REVALIDATE` | seconds a mirror trusts a branch's commit | 60 |
+| `REGISTRY_BLOB_URL` | `s3://bucket/prefix`: blobs in an S3-compatible bucket | under the home |
+| `REGISTRY_BLOB_REDIRECT` | `0`: stream bucket files, not redirect to presigned URLs | `1` |
+| `REGISTRY_BLOB_URL_TTL` | seconds a presigned download URL stays valid | 300 |
 | `REGISTRY_REQUIRE_SIGNED` | namespaces of signed uploads only: `ns1,ns2:KEY[,KEY];ns3:KEY` | - |
 
 In `REGISTRY_REQUIRE_SIGNED` a key is a PEM public key file or the fingerprint
 of a key registered with `registry key add` (`registry/trust/policy.py`).
+
+With `REGISTRY_BLOB_URL`, the standard `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_S3`),
+`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` and `AWS_REGION`
+(or `AWS_DEFAULT_REGION`) name the bucket's endpoint and credentials.
 
 A mirror sends the upstream its own `HF_TOKEN` (from its environment) and never
 a caller's token.
@@ -29,6 +36,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from registry.bucket import Bucket
 
 APP_NAME = "keras-preset-registry"
 DEFAULT_NAMESPACE = "keras"
@@ -56,6 +67,11 @@ class Settings:
     hf_upstream: str | None = None
     hf_revalidate_s: float = 60.0
     hf_upstream_token: str | None = field(default=None, repr=False)  # HF_TOKEN
+    blob_url: str | None = None  # REGISTRY_BLOB_URL
+    blob_redirect: bool = True
+    blob_url_ttl_s: float = 300.0
+    # The AWS_* settings, as (name, value) pairs (settings are hashable).
+    aws: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -74,7 +90,41 @@ class Settings:
             hf_upstream=env.get("REGISTRY_HF_UPSTREAM", "").strip().rstrip("/") or None,
             hf_revalidate_s=_seconds(env, "REGISTRY_HF_REVALIDATE", cls.hf_revalidate_s),
             hf_upstream_token=env.get("HF_TOKEN") or None,
+            blob_url=_blob_url(env),
+            blob_redirect=env.get("REGISTRY_BLOB_REDIRECT", "1").strip().lower() in _TRUE,
+            blob_url_ttl_s=_seconds(env, "REGISTRY_BLOB_URL_TTL", cls.blob_url_ttl_s),
+            aws=tuple(sorted((k, v) for k, v in env.items() if k in _AWS and v)),
         )
+
+    def bucket(self) -> Bucket | None:
+        """The bucket of `REGISTRY_BLOB_URL`, or None (blobs stay under `home`)."""
+        if self.blob_url is None:
+            return None
+        from registry.bucket import Bucket
+
+        return Bucket(self.blob_url, dict(self.aws))
+
+
+_AWS = frozenset(
+    {
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+    }
+)
+
+
+def _blob_url(env: dict[str, str]) -> str | None:
+    url = env.get("REGISTRY_BLOB_URL", "").strip() or None
+    if url is not None:
+        from registry.bucket import parse_blob_url
+
+        parse_blob_url(url)  # a malformed URL stops the start, with the fix
+    return url
 
 
 def _positive(env: dict[str, str], name: str, default: int) -> int:

@@ -128,6 +128,11 @@ class StoreError(RegistryError, OSError):
     """The content-addressed store could not complete an operation."""
 
 
+class BlobStoreUnavailableError(StoreError, ConnectionError):
+    """The object store that holds a server's blobs (`REGISTRY_BLOB_URL`) failed
+    to answer; nothing was recorded, and trying again later succeeds."""
+
+
 class OfflineError(RegistryError, ConnectionError):
     """Offline mode asked for something the store does not hold."""
 
@@ -192,6 +197,7 @@ ERROR_CODES: tuple[tuple[type[RegistryError], int, str], ...] = (
     (UpstreamUnavailableError, 504, "upstream_unavailable"),
     (SourceError, 502, "source_unavailable"),
     (CatalogUnavailableError, 503, "catalog_unavailable"),
+    (BlobStoreUnavailableError, 503, "blob_store_unavailable"),
     (StoreError, 507, "storage_error"),  # the server's disk, not the request
     (RegistryError, 400, "bad_request"),
 )

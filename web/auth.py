@@ -102,11 +102,17 @@ async def principal(request: Request, svc: ServicesDep) -> Principal:
     """FastAPI dependency: the caller, from the bearer header or the page cookie.
 
     Raises:
-        AuthenticationError: a bearer token was sent but is unknown or revoked.
+        AuthenticationError: a bearer token was sent but is unknown or revoked
+            (on a mirror, only for writes: reads with a token it does not know
+            are anonymous).
     """
     secret = bearer(request)
     if secret is not None:
         found = await run_in_threadpool(principal_for, svc, secret)
+        if found is None and svc.mirror is not None and request.method in ("GET", "HEAD"):
+            # A mirror's users keep their huggingface.co token in HF_TOKEN: on a
+            # read it is not ours to refuse, and the caller reads as anyone.
+            return ANONYMOUS_PRINCIPAL
         if found is None:
             raise AuthenticationError(
                 "The bearer token is unknown or revoked. Ask the server's operator for a "

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from registry.cli.shell import JsonOption, import_keras, print_json, registry, say, stdout, warn
+from registry.config import Settings
 from registry.errors import OfflineError, PresetFormatError, PresetNotFoundError, SourceError
 
 app = typer.Typer()
@@ -196,7 +197,9 @@ def gc(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Remove stored revisions the catalog no longer records, and stale temp files."""
+    """Remove stored revisions the catalog no longer records, and stale temp files;
+    with REGISTRY_BLOB_URL, also the bucket's blobs no revision names and stale
+    multipart uploads."""
     limit = _parse_size(max_size) if max_size else None
     report = registry().gc(grace_s=grace, max_bytes=limit)
     if as_json:
@@ -208,3 +211,12 @@ def gc(
         f"{report.temporary} temporary file(s), {report.xorbs} unused Xet xorb(s) "
         f"({report.xorb_bytes:,} bytes)"
     )
+    if client_has_bucket():
+        say(
+            f"bucket: removed {report.bucket_objects} blob(s) ({report.bucket_bytes:,} bytes) "
+            f"no revision names, aborted {report.bucket_uploads} stale multipart upload(s)"
+        )
+
+
+def client_has_bucket() -> bool:
+    return Settings.from_env().blob_url is not None

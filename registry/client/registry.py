@@ -301,6 +301,13 @@ class Registry:
                 mismatches.append(lockfile.LockMismatch(preset, file, error.expected, error.actual))
             if trusted:
                 unsigned += self._trust_problems(target, trusted)
+        if full and self.resolver.store.bucket is not None:
+            # A server's side: the bucket's objects against their names too.
+            digests = None if name is None else {t.digest for t in targets}
+            for label, entry, actual in self.resolver.check_bucket(digests):
+                mismatches.append(
+                    lockfile.LockMismatch(f"{label} (bucket)", entry.path, entry.sha256, actual)
+                )
         return lockfile.LockReport(
             checked=len(targets), mismatches=tuple(mismatches), unsigned=tuple(unsigned)
         )
@@ -331,7 +338,10 @@ class Registry:
         """Remove from the store every revision the catalog no longer records, and
         stale temporary files; with `max_bytes`, also evict the least recently used
         synced revisions until the store fits. Xet xorbs a server received and
-        no upload has used for a week go too (see `registry.xet.cas`)."""
+        no upload has used for a week go too (see `registry.xet.cas`). With
+        `REGISTRY_BLOB_URL`, the bucket's blobs no revision names (older than
+        `grace_s`), its stale multipart uploads and its xorbs uploaded more
+        than a week ago go as well."""
         report = self.resolver.gc(grace_s=grace_s, max_bytes=max_bytes)
         xorbs, xorb_bytes = XorbStore(self.resolver.store).gc()
         return dataclasses.replace(report, xorbs=xorbs, xorb_bytes=xorb_bytes)

@@ -101,7 +101,7 @@ class CommitOperations:
         self._operations: list[tuple[str, str, _Source | None]] = []
 
     def _stored(self, path: str, sha256: str, size: int | None) -> _Source:
-        blob = self.store.blob_path(sha256)
+        blob = self.store.ensure_blob(sha256)
         try:
             stored = blob.stat().st_size
         except FileNotFoundError:

@@ -310,7 +310,7 @@ class Mirror:
         sha256 = commit.sha256_of(file)
         if sha256 is None:
             return None
-        blob = self.store.blob_path(sha256)
+        blob = self.store.ensure_blob(sha256)
         return blob if blob.is_file() else None
 
     def fill(self, commit: MirroredCommit, file: UpstreamFile) -> Fill:

@@ -8,6 +8,12 @@ a directory named for the object (so any server process sharing the store may
 receive any part, and `Store.cleanup_temp` removes what a day leaves idle), and
 completing it streams the parts, in order, through one more hash into the blob.
 
+With a bucket (`REGISTRY_BLOB_URL`), a whole object's bytes also stream into
+a multipart upload under its announced name as they arrive; it is completed
+only once they hash to that name, and aborted otherwise. The LFS batch then
+offers no parts (`web/api/lfs.py`), as servers that share a bucket share no
+`tmp/`.
+
 An object stored but not yet committed is an unreferenced blob: `Store.gc`
 keeps it for its grace period (an hour by default), time for the commit.
 
@@ -33,6 +39,7 @@ from pathlib import Path
 from types import TracebackType
 
 from registry.blobio import BlobWriter
+from registry.bucket import BucketWriter, blob_key
 from registry.errors import ChecksumMismatchError, InvalidNameError, UploadTooLargeError
 from registry.preset.validate import Limits
 from registry.resolver.store import Store
@@ -87,11 +94,7 @@ class Announced:
 
 def is_stored(store: Store, wanted: Announced) -> bool:
     """Whether the store holds the object already (so it need not be sent)."""
-    blob = store.blob_path(wanted.sha256)
-    try:
-        return blob.stat().st_size == wanted.size
-    except FileNotFoundError:
-        return False
+    return store.blob_size(wanted.sha256) == wanted.size
 
 
 class _Landing:
@@ -139,9 +142,16 @@ class ObjectUpload:
         self._directory = store.staging_dir("lfs")
         label = f"object {wanted.sha256}"
         self._landing = _Landing(self._directory / "object", wanted.size, label, wanted.sha256)
+        # With a bucket, the bytes also stream into a multipart upload under
+        # the announced name, completed only once they hash to it.
+        self._bucket: BucketWriter | None = None
+        if store.bucket is not None:
+            self._bucket = store.bucket.writer(blob_key(wanted.sha256))
 
     def write(self, chunk: bytes) -> None:
         self._landing.write(chunk)
+        if self._bucket is not None:
+            self._bucket.write(chunk)
 
     def finish(self) -> None:
         """Check the bytes against the announcement, then store them.
@@ -154,10 +164,15 @@ class ObjectUpload:
             raise ChecksumMismatchError(
                 f"object {self.wanted.sha256}", self.wanted.sha256, sha256, _FIX
             )
+        if self._bucket is not None:
+            self._bucket.commit()
         self.store.settle_staged(self._landing.path, sha256)
 
     def close(self) -> None:
-        """Release the writer and remove what did not reach the store."""
+        """Release the writer and remove what did not reach the store (a
+        multipart upload not committed is aborted)."""
+        if self._bucket is not None:
+            self._bucket.abort()
         self._landing.close()
         shutil.rmtree(self._directory, ignore_errors=True)
 

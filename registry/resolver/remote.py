@@ -17,7 +17,7 @@ import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
@@ -41,6 +41,15 @@ TIMEOUT = httpx.Timeout(30.0, connect=5.0, read=300.0)
 
 def _manifest(revision: records.RevisionInfo) -> Manifest:
     return Manifest(tuple(sorted(revision.files)))
+
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc
 
 
 class RegistryServer:
@@ -159,20 +168,36 @@ class RegistryServer:
         per-piece work of a pure-Python HTTP/1.1 stack, which at multi-GB sizes
         is most of a download's CPU time. Metadata requests stay on httpx.
         """
-        url = urlsplit(self.url)
-        kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-        connection = kind(url.hostname or "localhost", url.port, timeout=TIMEOUT.read)
-        try:
-            connection.request("GET", url.path.rstrip("/") + path, headers=self._blob_headers())
-            response = connection.getresponse()
-            if response.status != 200:
-                body = response.read()
-                self._raise_for(
-                    httpx.Response(response.status, content=body, headers=response.getheaders())
-                )
-            return store.add_readable(response, advance=advance)
-        finally:
-            connection.close()
+        target = self.url.rstrip("/") + path
+        headers = self._blob_headers()
+        for _ in range(_MAX_REDIRECTS + 1):
+            url = urlsplit(target)
+            https = url.scheme == "https"
+            kind = http.client.HTTPSConnection if https else http.client.HTTPConnection
+            connection = kind(url.hostname or "localhost", url.port, timeout=TIMEOUT.read)
+            try:
+                query = f"?{url.query}" if url.query else ""
+                connection.request("GET", (url.path or "/") + query, headers=headers)
+                response = connection.getresponse()
+                location = response.getheader("Location")
+                if response.status in _REDIRECTS and location:
+                    # A server whose blobs are in a bucket sends a presigned URL:
+                    # the token stays with the server (the URL carries its own).
+                    response.read()
+                    moved = urljoin(target, location)
+                    if _origin(moved) != _origin(target):
+                        headers.pop("Authorization", None)
+                    target = moved
+                    continue
+                if response.status != 200:
+                    body = response.read()
+                    self._raise_for(
+                        httpx.Response(response.status, content=body, headers=response.getheaders())
+                    )
+                return store.add_readable(response, advance=advance)
+            finally:
+                connection.close()
+        raise SourceError(f"{self.url}{path} redirected more than {_MAX_REDIRECTS} times.")
 
     def _blob_headers(self) -> dict[str, str]:
         headers = {"User-Agent": self.http.headers["User-Agent"], "Accept-Encoding": "identity"}

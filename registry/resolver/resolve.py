@@ -9,6 +9,8 @@ fails is quarantined, its tree taken out of service, and the caller gets a
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import functools
 import hashlib
 import hmac
@@ -21,8 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from registry.bucket import BLOB_PREFIX, Bucket
 from registry.catalog.database import Catalog
-from registry.catalog.models import Alias, Preset, Revision
+from registry.catalog.models import Alias, Preset, Revision, RevisionFile
 from registry.catalog.names import check_base_model
 from registry.catalog.queries import EVERYONE, find_preset, revision_manifest
 from registry.catalog.service import (
@@ -43,7 +46,7 @@ from registry.errors import (
 )
 from registry.preset.card import card_base_model
 from registry.preset.demo import DEMO_PRESET, demo_preset_dir
-from registry.preset.manifest import Manifest
+from registry.preset.manifest import FileEntry, Manifest
 from registry.preset.validate import architecture_of, check_preset_files
 from registry.resolver.handles import (
     CatalogHandle,
@@ -104,7 +107,7 @@ class Resolver:
     ) -> None:
         self.settings = settings or Settings.from_env()
         self._catalog = catalog
-        self.store = store or Store(self.settings.home / "store")
+        self.store = store or Store(self.settings.home / "store", bucket=self.settings.bucket())
         self.store.cleanup_temp()
         self.server: RegistryServer | None = None
         self.names: RecordedNames | None = None
@@ -228,8 +231,9 @@ class Resolver:
             if tree.is_dir():
                 self.store.save_manifest(files)
                 return Resolved(handle.full_name, digest, tree, files)
-            if all(self.store.blob_path(f.sha256).is_file() for f in files.files):
-                # Every blob is here (an upload, or a tree that was evicted): relink.
+            if all(self.store.has_blob(f.sha256) for f in files.files):
+                # Every blob is here or in the bucket (an upload, or a tree that
+                # was evicted): relink, fetching what the bucket alone holds.
                 return Resolved(handle.full_name, digest, self.store.publish_tree(files), files)
         return self._refetch(handle, source, source_kind, digest, force=force)
 
@@ -316,7 +320,63 @@ class Resolver:
                         .where(Preset.source_kind != "upload")
                     )
                 )
-        return self.store.gc(keep, grace_s=grace_s, max_bytes=max_bytes, evictable=synced)
+        report = self.store.gc(keep, grace_s=grace_s, max_bytes=max_bytes, evictable=synced)
+        if self.store.bucket is not None and self._catalog_exists():
+            blobs, freed, aborted = self._gc_bucket(self.store.bucket, grace_s)
+            report = dataclasses.replace(
+                report,
+                bucket_objects=blobs,
+                bucket_bytes=freed,
+                bucket_uploads=aborted,
+            )
+        return report
+
+    def _gc_bucket(self, bucket: Bucket, grace_s: float) -> tuple[int, int, int]:
+        """Delete the bucket's blobs no revision of the catalog names (older than
+        `grace_s`: an upload may be about to record them), and abort multipart
+        uploads older than that (a killed server's)."""
+        with self.catalog.transaction(write=False) as session:
+            referenced = set(session.scalars(select(RevisionFile.sha256).distinct()))
+        cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=grace_s)
+        deleted = freed = 0
+        for found in bucket.objects(BLOB_PREFIX):
+            sha256 = found.key.rsplit("/", 1)[-1]
+            if sha256 in referenced or found.modified > cutoff:
+                continue
+            bucket.delete(found.key)
+            deleted += 1
+            freed += found.size
+        aborted = bucket.abort_stale_uploads(dt.timedelta(seconds=grace_s))
+        return deleted, freed, aborted
+
+    def check_bucket(self, digests: set[str] | None = None) -> list[tuple[str, FileEntry, str]]:
+        """Rehash the bucket's blobs of the catalog's revisions (`digests`, or all):
+        (preset@revision, file, what the object holds) for each that does not
+        match its name ("missing" for an object that is gone)."""
+        bucket = self.store.bucket
+        if bucket is None:
+            return []
+        with self.catalog.transaction(write=False) as session:
+            query = (
+                select(Preset.namespace, Preset.name, Revision.digest, RevisionFile)
+                .join(Revision, Revision.preset_id == Preset.id)
+                .join(RevisionFile, RevisionFile.revision_id == Revision.id)
+            )
+            if digests is not None:
+                query = query.where(Revision.digest.in_(digests))
+            rows = [
+                (f"{ns}/{name}@{digest[:12]}", FileEntry(f.path, f.size, f.sha256))
+                for ns, name, digest, f in session.execute(query)
+            ]
+        verdicts: dict[str, str | None] = {}
+        bad = []
+        for label, entry in rows:
+            if entry.sha256 not in verdicts:
+                verdicts[entry.sha256] = bucket.check_blob(entry.sha256)
+            actual = verdicts[entry.sha256]
+            if actual is not None:
+                bad.append((label, entry, actual))
+        return bad
 
     def _catalog_exists(self) -> bool:
         """Whether an embedded catalog was ever made here (without making one)."""

@@ -13,6 +13,12 @@
 <root>/quarantine/                     blobs that failed verification
 ```
 
+With a bucket (`REGISTRY_BLOB_URL`, `registry/bucket.py`), the bucket is where
+blobs live for good and `blobs/` is this machine's cache of it: every blob that
+settles here is also put in the bucket (once: an object that exists is never
+rewritten) before anything names it, and a blob missing here is fetched from the
+bucket, checked against its name, when a tree needs it.
+
 Every file is hashed while it lands in `tmp/`, then moved into place with
 `os.replace`; a tree is staged whole and renamed into `trees/` in one step. A
 reader therefore sees a complete blob or tree or none, whatever happens to the
@@ -34,11 +40,16 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock
 
 from registry.blobio import Advance, BlobWriter, Readable, link_or_copy
+from registry.bucket import blob_key
 from registry.errors import StoreError
+
+if TYPE_CHECKING:
+    from registry.bucket import Bucket
 from registry.preset.atomic import is_temporary
 from registry.preset.manifest import (
     MANIFEST_FILE,
@@ -64,6 +75,9 @@ class GcReport:
     evicted: int = 0  # of the trees: least recently used ones, to fit `max_bytes`
     xorbs: int = 0  # Xet uploads' xorbs unused past their dedupe window
     xorb_bytes: int = 0
+    bucket_objects: int = 0  # blobs deleted from the bucket (REGISTRY_BLOB_URL)
+    bucket_bytes: int = 0
+    bucket_uploads: int = 0  # stale multipart uploads aborted
 
 
 def _pid_alive(pid: int) -> bool:
@@ -107,8 +121,9 @@ def byte_progress(label: str, total: int, enabled: bool | None) -> Iterator[Adva
 class Store:
     """A content-addressed store rooted at `root` (created on first use)."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, bucket: Bucket | None = None) -> None:
         self.root = Path(root)
+        self.bucket = bucket
         self.blobs = self.root / "blobs" / "sha256"
         self.manifests = self.root / "manifests"
         self.trees = self.root / "trees"
@@ -145,15 +160,56 @@ class Store:
     # === Blobs ===
 
     def _settle_blob(self, staged: Path, sha256: str) -> None:
-        """Move a staged, hashed file into place unless the blob exists already."""
+        """Move a staged, hashed file into place unless the blob exists already,
+        and into the bucket unless it holds the blob already.
+
+        Raises:
+            BlobStoreUnavailableError: the bucket failed; the caller records nothing.
+        """
+        target = self._place_blob(staged, sha256)
+        if self.bucket is not None:
+            self.bucket.put_blob(sha256, target)
+
+    def _place_blob(self, staged: Path, sha256: str) -> Path:
         target = self.blob_path(sha256)
         with self.lock(f"blob-{sha256}"):
             if target.is_file():
                 staged.unlink(missing_ok=True)
-                return
+                return target
             target.parent.mkdir(parents=True, exist_ok=True)
             staged.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
             os.replace(staged, target)
+        return target
+
+    def blob_size(self, sha256: str) -> int | None:
+        """The size of blob `sha256` here or in the bucket; None if neither holds it."""
+        with contextlib.suppress(FileNotFoundError):
+            return self.blob_path(sha256).stat().st_size
+        return None if self.bucket is None else self.bucket.head(blob_key(sha256))
+
+    def has_blob(self, sha256: str) -> bool:
+        return self.blob_size(sha256) is not None
+
+    def ensure_blob(self, sha256: str) -> Path:
+        """The path of blob `sha256`, fetched from the bucket (and checked against
+        its name) if only the bucket holds it; the path may not exist when
+        neither does.
+
+        Raises:
+            StoreError: the bucket's object does not hash to its name.
+            BlobStoreUnavailableError: the bucket did not answer.
+        """
+        target = self.blob_path(sha256)
+        if self.bucket is None or target.is_file():
+            return target
+        if self.bucket.head(blob_key(sha256)) is None:
+            return target
+        staged = self._staging("bucket")
+        try:
+            self.bucket.download(sha256, staged)
+            return self._place_blob(staged, sha256)
+        finally:
+            staged.unlink(missing_ok=True)
 
     def settle_staged(self, staged: Path, sha256: str) -> None:
         """Move a file already hashed while it landed under `tmp/` into the blobs."""
@@ -285,7 +341,7 @@ class Store:
             staging = self._staging("tree")
             try:
                 for entry in manifest.files:
-                    blob = self.blob_path(entry.sha256)
+                    blob = self.ensure_blob(entry.sha256)
                     if not blob.is_file():
                         raise StoreError(f"blob {entry.sha256} of {entry.path} is not in the store")
                     target = staging / entry.path

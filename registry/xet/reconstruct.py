@@ -176,7 +176,7 @@ def register_shard(
             shard.read_header(reader)
             for number, info in enumerate(shard.iter_files(reader)):
                 known = hashes.to_hex(info.sha256) if info.sha256 is not None else None
-                if known is not None and store.blob_path(known).is_file():
+                if known is not None and store.has_blob(known):
                     staged, sha256 = None, known
                 else:
                     staged = staging / str(number)

@@ -172,4 +172,6 @@ def test_keras_hub_from_preset_through_the_server(
     )  # fmt: skip
     assert loaded.returncode == 0, loaded.stderr[-3000:]
     ours = GPT2Backbone.from_preset(keras_hub_preset)
-    np.testing.assert_allclose(np.load(outputs), np.asarray(ours(inputs)), atol=1e-6)
+    # Two processes: float32 sums may be ordered differently (thread counts
+    # under load), which moves the last bit of values near 1 (seen: 1.2e-6).
+    np.testing.assert_allclose(np.load(outputs), np.asarray(ours(inputs)), atol=1e-5, rtol=1e-6)

@@ -191,6 +191,27 @@ def test_only_the_servers_token_goes_upstream(
     assert seen.seen and set(seen.seen) == {f"Bearer {own}"}  # the server's, every time
 
 
+def test_a_huggingface_co_token_reads_as_anonymous(
+    upstream: tuple[LiveServer, SeenAuthorization], mirror: LiveServer, tmp_path: Path
+) -> None:
+    # Users of a mirror keep their huggingface.co token in HF_TOKEN: not the
+    # mirror's to know, it neither refuses a read nor goes upstream.
+    _, seen = upstream
+    seen.seen.clear()
+    theirs = "hf_" + "x" * 34
+    path = hf_hub_download(
+        "org/tiny-hf", "config.json", endpoint=mirror.url, cache_dir=tmp_path / "c", token=theirs
+    )
+    assert Path(path).is_file()
+    assert f"Bearer {theirs}" not in seen.seen
+    refused = httpx.post(
+        f"{mirror.url}/api/repos/create",
+        json={"name": "x", "organization": "org"},
+        headers={"Authorization": f"Bearer {theirs}"},
+    )
+    assert refused.status_code == 401  # writes still need one of the mirror's tokens
+
+
 def test_upstream_404s_stay_404s(mirror: LiveServer, tmp_path: Path) -> None:
     cache = tmp_path / "c"
     with pytest.raises(RepositoryNotFoundError):

@@ -27,6 +27,7 @@ from registry.records import PresetDetail
 from registry.resolver.handles import CatalogHandle
 from registry.resolver.resolve import Resolved, pick_revision
 from web.auth import Principal
+from web.bucket_files import bucket_file
 from web.services import Services
 
 Endpoint = Callable[..., Awaitable[Any]]
@@ -135,11 +136,20 @@ async def materialize(svc: Services, ref: RevisionRef) -> Resolved:
 async def serve_file(
     request: Request, svc: Services, found: RevisionRef, entry: FileEntry, headers: dict[str, str]
 ) -> Response:
-    """A file of a revision from its verified tree; a GET of config.json counts
-    as a download (as the Hub counts them)."""
-    resolved = await materialize(svc, found)
+    """A file of a revision from its verified tree, or from the bucket (a
+    redirect to it by default: `web/bucket_files.py`); a GET of config.json
+    counts as a download (as the Hub counts them)."""
+    bucket = svc.resolver.store.bucket
+    if bucket is None:
+        resolved = await materialize(svc, found)
     if request.method == "GET" and entry.path == "config.json":
         await count_download(svc, found.namespace, found.name)
+    if bucket is not None:
+        settings = svc.settings
+        return await bucket_file(
+            request, bucket, entry, headers,
+            redirect=settings.blob_redirect, ttl_s=settings.blob_url_ttl_s,
+        )  # fmt: skip
     return BlobResponse(resolved.path / entry.path, headers=headers)
 
 

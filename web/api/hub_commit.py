@@ -97,7 +97,7 @@ def _ignored(path: str) -> bool:
 def _git_sha1(svc: Services, sha256: str, size: int) -> str | None:
     if size > REGULAR_MAX:
         return None
-    data = svc.resolver.store.blob_path(sha256).read_bytes()
+    data = svc.resolver.store.ensure_blob(sha256).read_bytes()
     return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 

@@ -58,7 +58,10 @@ def _signed(svc: Services, base: str, kind: str, claims: dict[str, Any]) -> str:
 def _actions(svc: Services, base: str, repo: str, wanted: Announced) -> dict[str, Any]:
     claims: dict[str, Any] = {"repo": repo, "oid": wanted.sha256, "size": wanted.size}
     chunk = svc.settings.lfs_chunk_bytes
-    if wanted.size <= chunk:
+    # Parts could reach different servers behind a load balancer, and a
+    # server keeps parts on its own disk: with a bucket, one PUT per object
+    # (which streams into the bucket's own multipart upload).
+    if wanted.size <= chunk or svc.resolver.store.bucket is not None:
         upload: dict[str, Any] = {"href": _signed(svc, base, "objects", claims)}
     else:
         claims["chunk"] = chunk
