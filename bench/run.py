@@ -1,13 +1,15 @@
 """Every benchmark, side by side with its reference, in one run: `python -m bench`.
 
-    python -m bench [--only load,verify,...,xet_upload] [--out DIR] [--quick]
+    python -m bench [--only load,verify,...,xet_upload] [--out DIR] [--quick] [--charts]
 
 Runs each benchmark script of this directory in its own process (each times its
 cases in fresh processes and reports medians; load and verify also worst cases,
 with every side a whole process, interleaved after a warm-up each), then writes
 `DIR/results.md` (the targets table, then every benchmark's own table) and
-`DIR/results.json`.
-`--quick` uses fewer runs and a smaller catalog, for a smoke test.
+`DIR/results.json`, then draws every benchmark's results in DIR (not only those
+just run) as `DIR/<name>.svg`, linked from `DIR/charts.md` (bench/charts.py).
+`--quick` uses fewer runs and a smaller catalog, for a smoke test; `--charts`
+only draws the charts of the results already in DIR, running no benchmark.
 """
 
 from __future__ import annotations
@@ -288,7 +290,13 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="keep the results of benchmarks already in --out"
     )
+    parser.add_argument(
+        "--charts", action="store_true", help="only draw the charts of the results in --out"
+    )
     args = parser.parse_args()
+    if args.charts:
+        _charts(args.out, required=True)
+        return
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(chosen) - set(BENCHMARKS))
     if unknown:
@@ -336,6 +344,25 @@ def main() -> None:
     (args.out / "results.md").write_text("\n".join(lines))
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     print("\n".join(lines))
+    _charts(args.out, required=False)
+
+
+def _charts(out: Path, *, required: bool) -> None:
+    """Draw the charts of every result in `out` (bench/charts.py); matplotlib is in
+    the `test` extra, and a finished run does not fail for want of it."""
+    try:
+        from charts import draw
+    except ImportError as error:
+        message = f"bench: no charts: {error} (pip install -e '.[test]')"
+        if required:
+            raise SystemExit(message) from error
+        print(message, file=sys.stderr)
+        return
+    if not out.is_dir():
+        raise SystemExit(f"bench: no results in {out} to draw")
+    drawn = draw(out)
+    print(f"bench: {len(drawn)} chart(s) in {out}: {', '.join(p.name for p in drawn) or '-'}",
+          file=sys.stderr)  # fmt: skip
 
 
 def _cores() -> int:

@@ -61,12 +61,19 @@ def test_this_project_reproduces_each_reference(name: str) -> None:
     assert reference_error(_outputs(Backbone.from_preset(FIXTURES / name), io), io) <= 1e-5
 
 
+# The libraries recompute their recorded outputs to float32 rounding: on another
+# CPU (its vector width picks other kernels, which sum in another order) values
+# near 1 move by a few ulps, 1e-6 to 3e-6 between the machines this ran on. A
+# typed or altered number would be off by far more.
+LIBRARY_TOLERANCE = 1e-5
+
+
 @pytest.mark.parametrize("name", KERAS_HUB)
 def test_keras_hub_computes_the_recorded_outputs(name: str) -> None:
     keras_hub = pytest.importorskip("keras_hub")
     io = reference_io(name)
     backbone = keras_hub.models.Backbone.from_preset(str(FIXTURES / name))
-    assert reference_error(_outputs(backbone, io), io) <= 1e-6
+    assert reference_error(_outputs(backbone, io), io) <= LIBRARY_TOLERANCE
 
 
 _TRANSFORMERS_PROBE = """
@@ -108,7 +115,7 @@ def test_transformers_computes_the_recorded_outputs() -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     errors = json.loads(result.stdout.strip().splitlines()[-1])
     assert len(errors) == len(TRANSFORMERS)
-    assert max(errors.values()) <= 1e-6, errors
+    assert max(errors.values()) <= LIBRARY_TOLERANCE, errors
 
 
 def _shared_gpt2() -> list[tuple[str, dict[str, np.ndarray]]]:

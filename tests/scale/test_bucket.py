@@ -244,17 +244,17 @@ def test_gc_removes_what_no_revision_names_and_stale_multipart_uploads(
         assert client.resolver.resolve("alice/tiny").manifest.files
 
 
-def test_an_object_altered_behind_the_registry_is_named_and_refused(
+def test_an_object_altered_or_deleted_behind_the_registry_is_named_and_refused(
     cluster: Cluster, keras_hub_preset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _upload(cluster.a.url, cluster.a.token("alice"), keras_hub_preset, "alice/tiny")
-    entry = next(f for f in build_manifest(keras_hub_preset).files if f.path == WEIGHTS)
+    manifest = build_manifest(keras_hub_preset)
+    entry = next(f for f in manifest.files if f.path == WEIGHTS)
     prefix = cluster.settings.blob_url.split("/", 3)[3]  # type: ignore[union-attr]
     data = bytearray((keras_hub_preset / WEIGHTS).read_bytes())
     data[-1] ^= 1
-    _s3(cluster).put_object(
-        Bucket="registry", Key=f"{prefix}/{blob_key(entry.sha256)}", Body=bytes(data)
-    )
+    s3 = _s3(cluster)
+    s3.put_object(Bucket="registry", Key=f"{prefix}/{blob_key(entry.sha256)}", Body=bytes(data))
     for name, value in cluster.env().items():
         monkeypatch.setenv(name, value)
     with Registry() as operator:
@@ -262,6 +262,7 @@ def test_an_object_altered_behind_the_registry_is_named_and_refused(
     assert not report.ok
     [mismatch] = report.mismatches
     assert mismatch.path == WEIGHTS and mismatch.expected == entry.sha256
+    assert mismatch.actual == hashlib.sha256(data).hexdigest()
     assert mismatch.preset.startswith("alice/tiny@") and "(bucket)" in mismatch.preset
     verified = subprocess.run(
         [sys.executable, "-m", "registry.cli", "verify", "--full"],
@@ -274,6 +275,16 @@ def test_an_object_altered_behind_the_registry_is_named_and_refused(
         with pytest.raises(ChecksumMismatchError, match=WEIGHTS):
             client.resolver.resolve("alice/tiny")
         assert not list((tmp_path / "client").rglob(WEIGHTS))  # nothing published
+
+    config = next(f for f in manifest.files if f.path == "config.json")
+    s3.delete_object(Bucket="registry", Key=f"{prefix}/{blob_key(config.sha256)}")
+    monkeypatch.setenv("REGISTRY_BLOB_URL", cluster.env()["REGISTRY_BLOB_URL"])
+    with Registry() as operator:
+        report = operator.verify(full=True)
+    assert {(m.path, m.actual) for m in report.mismatches} == {
+        (WEIGHTS, hashlib.sha256(data).hexdigest()),
+        ("config.json", "missing"),
+    }
 
 
 def test_the_bucket_down_during_an_upload_records_nothing(
