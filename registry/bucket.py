@@ -124,7 +124,9 @@ class Bucket:
         return BlobStoreUnavailableError(
             f"The blob store {self.url} ({self.endpoint or 'AWS S3'}) failed to {action} "
             f"({type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}). "
-            "Nothing was recorded; try again when it is reachable."
+            "Nothing was recorded; try again when it is reachable. If it never is, check "
+            "AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (without them the "
+            "client asks the cloud's instance metadata) and that the bucket exists."
         )
 
     # === Objects ===

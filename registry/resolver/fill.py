@@ -8,8 +8,12 @@ download reaches no client whole, and is never stored. A body that ends early
 is asked for again from where it stopped.
 
 `Fills` keeps one `Fill` per blob in a process; across processes the writer
-holds a file lock of the store, so another server process waits for the blob
-instead of downloading it again.
+holds a file lock of the store, so another server process does not download
+the blob again: it follows the writer's staging file (named in a `follow-`
+marker under the store's `tmp/`), its readers reading behind the writer up to
+the bytes written, the last one once the blob is stored. If that writer fails,
+the follower's readers get the error too (clients resume, and the next request
+downloads afresh).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from filelock import FileLock, Timeout
+
 from registry.blobio import open_new
 from registry.errors import (
     ChecksumMismatchError,
@@ -39,7 +45,7 @@ from registry.errors import (
     StoreError,
     UpstreamUnavailableError,
 )
-from registry.resolver.store import Store
+from registry.resolver.store import LOCK_TIMEOUT_S, Store
 
 log = logging.getLogger("registry.mirror")
 
@@ -51,6 +57,7 @@ ATTEMPTS = 4
 CONCURRENT = 4  # downloads at once in a process
 READER_WAIT_S = 1.0  # how long the ring waits for a lagging reader
 STALL_S = 60.0  # a reader gives up when the writer made no progress for this long
+FOLLOW_POLL_S = 0.05  # how often a follower looks at another process's download
 
 
 class Body(Protocol):
@@ -230,25 +237,86 @@ class Fill:
         self.sha256: str | None = None  # once stored
         self.error: RegistryError | None = None
         self._changed = threading.Condition()
+        # The pid lets `Store.cleanup_temp` remove a dead writer's marker.
+        self._marker = store.tmp / f"follow-{os.getpid()}-{expected.key}"
+        self._followed: Path | None = None  # another process's staging file
+        self._followed_size = 0
 
     # === The writer ===
 
     def run(self, opener: Opener, stop: threading.Event, known: Known) -> None:
-        """Download (unless another process stores the blob first), verify, store."""
+        """Download (unless another process stores the blob first: then follow
+        its download), verify, store."""
         try:
-            with self.store.lock(f"fill-{self.expected.key}"):
+            lock = self.store.lock(f"fill-{self.expected.key}")
+            if not self._take(lock, stop, known):
+                return
+            try:
                 already = known.stored()  # what another process stored while this one waited
                 if already is not None:
                     self._finish(already)
                     return
+                if self._followed is not None:  # readers had bytes of a download that failed
+                    raise UpstreamUnavailableError(
+                        f"Another server process's download of {self.expected.label} failed; "
+                        "ask again."
+                    )
                 self._download(opener, stop, known)
+            finally:
+                lock.release()
         except RegistryError as error:
             self._fail(error)
         except Exception as error:  # a bug must not leave readers waiting
             log.exception("mirror: %s failed", self.expected.label)
             self._fail(SourceError(f"Mirroring {self.expected.label} failed: {error}"))
         finally:
+            self._marker.unlink(missing_ok=True)
             shutil.rmtree(self._staging, ignore_errors=True)
+
+    # === Following another process's download ===
+
+    def _take(self, lock: FileLock, stop: threading.Event, known: Known) -> bool:
+        """Take the fill's lock; while another process holds it, follow that
+        process's download. False if the blob was stored meanwhile (then the
+        fill is finished)."""
+        deadline = time.monotonic() + LOCK_TIMEOUT_S
+        while True:
+            try:
+                lock.acquire(timeout=FOLLOW_POLL_S)
+                return True
+            except Timeout:
+                pass
+            if stop.is_set():
+                raise UpstreamUnavailableError(f"{self.expected.label}: the server is stopping.")
+            if time.monotonic() > deadline:
+                raise StoreError(
+                    f"Another server process has held the download of {self.expected.label} "
+                    f"for {LOCK_TIMEOUT_S} s; its lock is {lock.lock_file}."
+                )
+            if not self._follow():  # the file is whole or gone: is the blob stored?
+                already = known.stored()
+                if already is not None:
+                    self._finish(already)
+                    return False
+
+    def _follow(self) -> bool:
+        """Note how far the other process's staging file is written; False if it
+        is whole, or there is none to follow."""
+        size = None
+        for marker in self.store.tmp.glob(f"follow-*-{self.expected.key}"):
+            with contextlib.suppress(OSError, ValueError):
+                path = Path(marker.read_text(encoding="utf-8"))
+                size = min(path.stat().st_size, self.expected.size)
+                break
+        if size is None:
+            return False
+        with self._changed:
+            if self._followed != path:
+                self._followed, self._followed_size = path, 0
+            self._followed_size = max(self._followed_size, size)
+            self._started = True
+            self._changed.notify_all()
+        return size < self.expected.size
 
     def _download(self, opener: Opener, stop: threading.Event, known: Known) -> None:
         sha256 = hashlib.sha256()
@@ -261,6 +329,10 @@ class Fill:
 
         landing = _Landing(self._path, update, self._changed, self._readers)
         self._landing = landing
+        # Where other server processes find the bytes as they land (see `_follow`).
+        staged = self._marker.with_name(self._marker.name + ".new")
+        staged.write_text(str(self._path), encoding="utf-8")
+        os.replace(staged, self._marker)
         try:
             self._attempts(opener, stop, landing)
             landing.drain()
@@ -429,7 +501,9 @@ class Fill:
     def _progress(self) -> int:
         if self._done and self.error is None:
             return self.expected.size
-        return self._landing.received if self._landing is not None else 0
+        if self._landing is not None:
+            return self._landing.received
+        return self._followed_size
 
     def _wait_for(self, position: int) -> int:
         """How far readers may read, once it is past `position`."""
@@ -457,8 +531,18 @@ class Fill:
 
     def _open(self) -> int:
         with self._changed:
-            path = self.store.blob_path(self.sha256) if self.sha256 else self._path
-            return os.open(path, os.O_RDONLY)
+            if self.sha256:
+                path = self.store.blob_path(self.sha256)
+            else:
+                path = self._followed if self._landing is None and self._followed else self._path
+            try:
+                return os.open(path, os.O_RDONLY)
+            except FileNotFoundError:  # the followed file was stored meanwhile
+                if self.sha256 is None:
+                    raise UpstreamUnavailableError(
+                        f"{self.expected.label} moved while it was read; ask again."
+                    ) from None
+                return os.open(self.store.blob_path(self.sha256), os.O_RDONLY)
 
 
 class Fills:

@@ -6,6 +6,8 @@ Faults are per file and fire once each, in the order given:
 - "truncate": the body stops half-way (the connection is closed);
 - "corrupt": one byte of the body is flipped (headers still describe the original);
 - "stall": the server waits 3 s before answering;
+- "pause": the body stops half-way for 3 s, then goes on;
+- "corrupt-pause": both;
 - "die": the body stops half-way and the whole server goes down (it stops
   listening: later connections are refused) as if its process were killed.
 """
@@ -86,13 +88,20 @@ class _Handler(BaseHTTPRequestHandler):
         if start:
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         self.end_headers()
-        if head:
-            return
-        if fault == "corrupt":
+        if not head:
+            self._write_body(body, fault)
+
+    def _write_body(self, body: bytes, fault: str | None) -> None:
+        if fault in ("corrupt", "corrupt-pause"):
             body = bytes([body[0] ^ 0xFF]) + body[1:]
-        if fault in ("truncate", "die"):
+        if fault in ("pause", "corrupt-pause", "truncate", "die"):
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
+        if fault in ("pause", "corrupt-pause"):
+            time.sleep(3)
+            self.wfile.write(body[len(body) // 2 :])
+            return
+        if fault in ("truncate", "die"):
             if fault == "die":  # down before the client can come back
                 self.server.go_down()
             self.close_connection = True

@@ -9,6 +9,7 @@ count of every request it received).
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import hashlib
 import os
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from huggingface_hub.errors import (
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from registry.catalog.queries import EVERYONE, preset_detail
+from registry.resolver import fill as fill_module
 from registry.resolver.mirror import Mirror
 from tests.resolver.servers import HubHandler, Repo, serve
 from tests.web.conftest import tar_of
@@ -351,6 +353,75 @@ def test_two_server_processes_download_a_file_once(
             bodies = list(pool.map(lambda i: _get(urls[i % 2]).content, range(4)))
         assert all(body == hub_files[WEIGHTS] for body in bodies)
     assert len(_gets(repos["org/tiny"], WEIGHTS)) == 1
+
+
+def _fetch(server: LiveServer, arrived: list[float]) -> bytes:
+    """The weights through `server`, noting when each piece arrived."""
+    body = b""
+    address = f"{server.url}/org/tiny/resolve/main/{WEIGHTS}"
+    with httpx.stream("GET", address, timeout=60) as response:
+        for chunk in response.iter_bytes():
+            arrived.append(time.monotonic())
+            body += chunk
+    return body
+
+
+def _leader_and_follower(
+    first: LiveServer, second: LiveServer
+) -> tuple[Future[bytes], Future[bytes], list[float], list[float]]:
+    """A download through `first`, and once its bytes flow, one through `second`."""
+    firsts: list[float] = []
+    seconds: list[float] = []
+    with ThreadPoolExecutor(2) as pool:
+        leader = pool.submit(_fetch, first, firsts)
+        while not firsts and not leader.done():
+            time.sleep(0.01)
+        follower = pool.submit(_fetch, second, seconds)
+        concurrent.futures.wait([leader, follower])
+    return leader, follower, firsts, seconds
+
+
+def test_a_second_server_process_streams_behind_the_first(
+    faulty: tuple[str, dict[str, Repo], int],
+    tmp_path: Path,
+    hub_files: dict[str, bytes],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The upstream sends half the file, then pauses 3 s: a client of the other
+    # process gets bytes during the pause, read from the first one's staging
+    # file (written in batches: small ones here, as the fixture is 200 KB).
+    monkeypatch.setattr(fill_module, "BATCH", 16 << 10)
+    url, repos, _ = faulty
+    repos["org/tiny"].faults[WEIGHTS] = ["pause"]
+    home = tmp_path / "shared"
+    data = hub_files[WEIGHTS]
+    with mirror_of(url, home) as first, mirror_of(url, home) as second:
+        leader, follower, firsts, seconds = _leader_and_follower(first, second)
+        assert leader.result() == data and follower.result() == data
+        # The follower's first bytes came during the pause, long before its end.
+        assert seconds[0] < firsts[-1] - 1.5
+    assert len(_gets(repos["org/tiny"], WEIGHTS)) == 1
+    assert not list((home / "store" / "tmp").glob("follow-*"))
+
+
+def test_a_followed_download_that_fails_fails_its_followers(
+    faulty: tuple[str, dict[str, Repo], int],
+    tmp_path: Path,
+    hub_files: dict[str, bytes],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fill_module, "BATCH", 16 << 10)
+    url, repos, _ = faulty
+    repos["org/tiny"].faults[WEIGHTS] = ["corrupt-pause"]
+    home = tmp_path / "shared"
+    data = hub_files[WEIGHTS]
+    with mirror_of(url, home) as first, mirror_of(url, home) as second:
+        leader, follower, _, seconds = _leader_and_follower(first, second)
+        assert seconds  # it was streaming behind the leader
+        for future in (leader, follower):  # cut short: never the whole file
+            assert future.exception() is not None or future.result() != data
+        assert _get(f"{second.url}/org/tiny/resolve/main/{WEIGHTS}").content == data
+    assert len(_gets(repos["org/tiny"], WEIGHTS)) == 2  # the retry downloaded afresh
 
 
 def test_the_settings_and_the_serve_option(monkeypatch: pytest.MonkeyPatch) -> None:
