@@ -76,10 +76,11 @@ class Preset(Base):
             "parameter_count IS NULL OR parameter_count >= 0",
             name="parameter_count_positive",
         ),
-        Index("ix_presets_parameter_count", "parameter_count"),
-        Index("ix_presets_download_count", "download_count"),
-        Index("ix_presets_updated_at", "updated_at"),
-        Index("ix_presets_name", "name"),
+        # SQLite's sort indexes; PostgreSQL has one per sort and direction (below).
+        Index("ix_presets_parameter_count", "parameter_count").ddl_if(dialect="sqlite"),
+        Index("ix_presets_download_count", "download_count").ddl_if(dialect="sqlite"),
+        Index("ix_presets_updated_at", "updated_at").ddl_if(dialect="sqlite"),
+        Index("ix_presets_name", "name").ddl_if(dialect="sqlite"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -118,6 +119,29 @@ class Preset(Base):
     aliases: Mapped[list[Alias]] = relationship(
         back_populates="preset", cascade="all, delete-orphan", order_by="Alias.name"
     )
+
+
+# PostgreSQL: an index per sort of the search API and direction, in exactly the
+# order the search asks for (`queries._order`: the key, then namespace, name and
+# id), so a search that matches much of the catalog walks one and stops at the
+# page's end, whatever the ties. PostgreSQL walks an index backwards only with
+# every column reversed and nulls moved to the other end, so each direction
+# needs its own; and descending sizes put unknown ones last, which no ascending
+# index gives. SQLite, whose nulls sort first, keeps one ascending index per
+# sort column, which it walks either way.
+_NAME_TIES = (Preset.namespace, Preset.id)
+_TIES = (Preset.namespace, Preset.name, Preset.id)
+for _index in (
+    Index("ix_presets_by_name", Preset.name, *_NAME_TIES),
+    Index("ix_presets_by_name_desc", Preset.name.desc(), *_NAME_TIES),
+    Index("ix_presets_by_parameters", Preset.parameter_count, *_TIES),
+    Index("ix_presets_by_parameters_desc", Preset.parameter_count.desc().nulls_last(), *_TIES),
+    Index("ix_presets_by_downloads", Preset.download_count, *_TIES),
+    Index("ix_presets_by_downloads_desc", Preset.download_count.desc(), *_TIES),
+    Index("ix_presets_by_updated", Preset.updated_at, *_TIES),
+    Index("ix_presets_by_updated_desc", Preset.updated_at.desc(), *_TIES),
+):
+    _index.ddl_if(dialect="postgresql")
 
 
 class PresetTag(Base):

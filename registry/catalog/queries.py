@@ -156,6 +156,52 @@ def _by_relevance(
     return ids[offset:]
 
 
+def _page(
+    session: Session, statement: Select[Any], order: list[Any], offset: int, per_page: int
+) -> list[int]:
+    return list(session.scalars(statement.order_by(*order).limit(per_page).offset(offset)))
+
+
+def _capped_count(session: Session, countable: Select[Any]) -> int:
+    """How many rows `countable` selects, counting no further than COUNT_LIMIT + 1."""
+    capped = select(func.count()).select_from(countable.limit(COUNT_LIMIT + 1).subquery())
+    return session.scalar(capped) or 0
+
+
+# A dense query (see `TextSearch`) with at most this many matches, once its
+# filters are applied, is sorted from the matches' ids (COUNT_LIMIT: all of them
+# are known once counted); above it, the sort column's index is walked.
+FEW_MATCHES = COUNT_LIMIT
+
+
+def _text_page(
+    session: Session,
+    query_words: list[str],
+    conditions: list[ColumnElement[bool]],
+    order: list[Any],
+    sort: str,
+    offset: int,
+    per_page: int,
+) -> tuple[list[int], int]:
+    """A page of a text search and the capped count of its matches."""
+    text = TextSearch.plan(session, PresetWord, query_words)
+    statement = text.matches(conditions, Preset.id, PresetWord)
+    countable = text.countable(conditions, Preset.id, PresetWord)
+    if not text.dense:
+        return _page(session, statement, order, offset, per_page), _capped_count(session, countable)
+    # Many index entries, but the filters may keep few of them (a tag, synced
+    # presets): then a walk of the sort order visits most of the catalog before
+    # the page is full. So the matches are read first, up to the count's cap,
+    # driven from the rarest word's range, and only a query with more walks.
+    found = list(session.scalars(countable.limit(COUNT_LIMIT + 1)))
+    if len(found) <= FEW_MATCHES:
+        known = select(Preset.id).where(text.among(Preset.id, found))
+        return _page(session, known, order, offset, per_page), len(found)
+    if sort == "relevance":
+        return _by_relevance(session, statement, query_words[0], offset, per_page), len(found)
+    return _page(session, statement, order, offset, per_page), len(found)
+
+
 def search_presets(
     session: Session,
     query: str = "",
@@ -188,23 +234,12 @@ def search_presets(
     offset = (page - 1) * per_page
     query_words = words(query)
     if not query_words:
-        countable = select(Preset.id).where(*conditions)
-        ordered = countable.order_by(*_order(sort, descending, None))
-        ids = list(session.scalars(ordered.limit(per_page).offset(offset)))
+        listed = select(Preset.id).where(*conditions)
+        ids = _page(session, listed, _order(sort, descending, None), offset, per_page)
+        total = _capped_count(session, listed)
     else:
-        text = TextSearch.plan(session, PresetWord, query_words)
-        statement = text.matches(conditions, Preset.id, PresetWord)
-        countable = text.countable(conditions, Preset.id, PresetWord)
-        if sort == "relevance" and text.dense:
-            ids = _by_relevance(session, statement, query_words[0], offset, per_page)
-        else:
-            ordered = statement.order_by(
-                *_order(sort, descending, name_rank(Preset.name, query_words))
-            )
-            ids = list(session.scalars(ordered.limit(per_page).offset(offset)))
-    # Counting stops at COUNT_LIMIT + 1 matches.
-    capped = select(func.count()).select_from(countable.limit(COUNT_LIMIT + 1).subquery())
-    total = session.scalar(capped) or 0
+        order = _order(sort, descending, name_rank(Preset.name, query_words))
+        ids, total = _text_page(session, query_words, conditions, order, sort, offset, per_page)
     presets = {
         p.id: p
         for p in session.scalars(

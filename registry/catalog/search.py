@@ -20,7 +20,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, false, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    and_,
+    any_,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import Select
 
@@ -74,7 +87,14 @@ class TextSearch:
       end; the capped count is driven from the rarest word's range instead,
       each entry joined to its preset by primary key. On SQLite the filters are
       made opaque to the planner (wrapped in `coalesce`), which otherwise picks
-      a filter's index (a parameter range, say) and sorts half the catalog.
+      a filter's index (a parameter range, say) and sorts half the catalog. On
+      PostgreSQL each EXISTS is fenced (`OFFSET 0`): its planner's estimate of
+      a 4-6 letter prefix's range is far from what it holds (3 entries for
+      4,029), so it would read and sort every match; fenced, the walk of the
+      index of that sort and direction (migration 0006) is the cheaper plan.
+    The search (`queries._text_page`) counts a dense query's matches first and
+    walks only when there are more than `queries.FEW_MATCHES`: fewer are
+    sorted from their ids, since a walk would visit most of the catalog.
     """
 
     words: tuple[str, ...]
@@ -87,11 +107,31 @@ class TextSearch:
         sizes = {w: _range_size(session, word_table, w, DENSE_MATCHES + 1) for w in query_words}
         rarest = min(query_words, key=sizes.__getitem__)
         dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            # psycopg prepares a statement on its fifth run, and PostgreSQL may
+            # then reuse a generic plan, made without the words: one that suits
+            # no prefix (a capped count walking the catalog, 7x slower). Plan
+            # each statement of this transaction for its own values.
+            session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         return cls(tuple(query_words), rarest, sizes[rarest] > DENSE_MATCHES, dialect)
 
     def _each_has(self, words: Iterable[str], preset_id: Any, word_table: Any) -> list[Any]:
         tested = aliased(word_table)
-        return [exists().where(tested.preset_id == preset_id, _prefix(tested, w)) for w in words]
+        if not (self.dense and self.dialect == "postgresql"):
+            return [
+                exists().where(tested.preset_id == preset_id, _prefix(tested, w)) for w in words
+            ]
+        # OFFSET 0 keeps each EXISTS a probe of the (preset_id, word) index per
+        # preset: PostgreSQL neither turns it into a join nor hashes the whole
+        # range, and its estimate (a default fraction, not the range's) lets the
+        # walk of the sort's index win over reading every match and sorting.
+        return [
+            select(tested.preset_id)
+            .where(tested.preset_id == preset_id, _prefix(tested, w))
+            .offset(0)
+            .exists()
+            for w in words
+        ]
 
     def _filters(self, conditions: list[ColumnElement[bool]]) -> list[ColumnElement[bool]]:
         if not (self.dense and self.dialect == "sqlite" and conditions):
@@ -129,6 +169,14 @@ class TextSearch:
                 *others,
             )
         )
+
+    def among(self, preset_id: Any, ids: list[int]) -> ColumnElement[bool]:
+        """`preset_id` is one of `ids` (up to a thousand): on PostgreSQL one array
+        parameter, where an IN list would be a new statement, a thousand
+        parameters long, for every count of ids."""
+        if self.dialect != "postgresql":
+            return preset_id.in_(ids)
+        return preset_id == any_(bindparam("ids", ids, type_=postgresql.ARRAY(Integer)))
 
 
 def name_begins(preset_name: Any, word: str) -> ColumnElement[bool]:
