@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,16 +43,28 @@ def run_timed(command: list[str], *, env: dict[str, str] | None = None) -> Sampl
 
 
 def interleaved(
-    commands: dict[str, list[str]], runs: int, *, env: dict[str, str] | None = None
+    commands: dict[str, list[str]],
+    runs: int,
+    *,
+    env: dict[str, str] | None = None,
+    before: dict[str, Callable[[], None]] | None = None,
 ) -> dict[str, list[Sample]]:
-    """A discarded warm-up of each command, then `runs` rounds of each in turn."""
-    for label, command in commands.items():
+    """A discarded warm-up of each command, then `runs` rounds of each in turn;
+    `before[label]`, if given, runs (untimed) before each run of that command."""
+    prepare = before or {}
+
+    def run(label: str) -> Sample:
+        if label in prepare:
+            prepare[label]()
+        return run_timed(commands[label], env=env)
+
+    for label in commands:
         print(f"warm-up: {label}", file=sys.stderr, flush=True)
-        run_timed(command, env=env)
+        run(label)
     samples: dict[str, list[Sample]] = {label: [] for label in commands}
     for _ in range(runs):
-        for label, command in commands.items():
-            samples[label].append(run_timed(command, env=env))
+        for label in commands:
+            samples[label].append(run(label))
     return samples
 
 

@@ -14,8 +14,14 @@ Then times in fresh processes, in one run per architecture:
 - keras-hub's `<Arch>Backbone.from_preset(dir)`;
 - this registry's `<Arch>Backbone.from_preset(dir)`, unverified;
 - this registry's verified load from its store (fast-path check, and full rehash);
+- keras-hub's load and the registry's verified load (fast check) again with
+  the weights dropped from the page cache before every run (the first load
+  after a sync: the store writes around the page cache);
 - `sha256sum` of the weights file against the registry's `sha256_file`, both
   as whole processes.
+The registry's cases also record where their time goes (build, read and
+assign, wait for verify), timed around the functions each phase runs; a second
+table prints the split.
 Each case runs once as a discarded warm-up (so every file it reads is in the
 page cache, as on any machine that loads a preset twice), then the cases take
 turns for `--runs` rounds (A B C D A B C D ...). Reported: the median and the
@@ -86,17 +92,46 @@ ARCHITECTURES = {
     ),
 }
 
-# Each case prints {"import_s", "load_s", "rss_mb"} as its last line.
+# Each case prints {"import_s", "load_s", "rss_mb"} (and the registry's phases)
+# as its last line.
 _CASE = """
 import json, os, resource, sys, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 started = time.perf_counter()
 {imports}
 imported = time.perf_counter()
+phases = {{}}
+{instrument}
 {load}
 loaded = time.perf_counter()
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({{"import_s": imported - started, "load_s": loaded - imported, "rss_mb": rss}}))
+figures = {{"import_s": imported - started, "load_s": loaded - imported, "rss_mb": rss}}
+print(json.dumps({{**figures, **phases}}))
+"""
+
+# The registry's in-process split, timed by wrapping the functions each phase
+# runs (the rest of "load" is resolving the name, the file checks and h5 headers):
+# build_s: the model built from its config (no random initializers);
+# assign_s: every weight read from the h5 file into its variable;
+# verify_s: waiting for the hash check still running on its second thread once
+# the model is built (zero when the check finished first).
+_PHASES = """
+import registry.preset.loader as _loader, registry.preset.weights_h5 as _weights
+import registry.resolver.load as _resolve
+
+def _timed(owner, name, key):
+    original = getattr(owner, name)
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            phases[key] = phases.get(key, 0.0) + time.perf_counter() - start
+    setattr(owner, name, timed)
+
+_timed(_loader, "_build", "build_s")
+_timed(_weights, "read_weights", "assign_s")
+_timed(_resolve._Located, "settle", "verify_s")
 """
 
 # label: (imports, load), `{cls}` the backbone's class name; argv: preset dir, stored name.
@@ -116,6 +151,21 @@ CASES = {
     "registry load from store, full rehash": (
         "from registry import {cls}\nfrom registry.resolver.load import load_backbone",
         "load_backbone(sys.argv[2], cls={cls}, verify='full')",
+    ),
+}
+# The first load after a sync: the store writes blobs around the page cache, so
+# their bytes come from the disk. These cases run the ones they name with the
+# files they read dropped from the page cache before every run (the imports'
+# files stay cached, as on a machine that has run Python before).
+# label: (the case it runs, whose files are dropped: the preset directory's or the store's).
+COLD = {
+    "keras-hub from_preset(dir), weights not in the page cache": (
+        "keras-hub from_preset(dir)",
+        "preset",
+    ),
+    "registry load from store, fast check, weights not in the page cache": (
+        "registry load from store, fast check",
+        "store",
     ),
 }
 REFERENCE = "keras-hub from_preset(dir)"
@@ -147,24 +197,38 @@ def _store(preset: Path, env: dict[str, str]) -> str:
     return name
 
 
+def evict(path: Path) -> None:
+    """Drop the files under `path` from the page cache (they are read from disk next)."""
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    for file in files:
+        descriptor = os.open(file, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)  # only clean pages can be dropped
+            os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(descriptor)
+
+
 def loading(
     architecture: Architecture, preset: Path, stored_name: str, runs: int, env: dict[str, str]
 ) -> dict[str, Any]:
     """Each case's figures: medians, and worst cases as `<figure>_max`."""
     arguments = [str(preset), stored_name]
-    commands = {
-        label: [
-            sys.executable,
-            "-c",
-            _CASE.format(
-                imports=imports.format(cls=architecture.backbone),
-                load=load.format(cls=architecture.backbone),
-            ),
-            *arguments,
-        ]
-        for label, (imports, load) in CASES.items()
-    }
-    samples = interleaved(commands, runs, env=env)
+
+    def command(label: str) -> list[str]:
+        imports, load = CASES[label]
+        code = _CASE.format(
+            imports=imports.format(cls=architecture.backbone),
+            instrument=_PHASES if label.startswith("registry") else "",
+            load=load.format(cls=architecture.backbone),
+        )
+        return [sys.executable, "-c", code, *arguments]
+
+    commands = {label: command(label) for label in CASES}
+    commands |= {label: command(warm) for label, (warm, _) in COLD.items()}
+    places = {"preset": preset, "store": Path(env["REGISTRY_HOME"]) / "store" / "blobs"}
+    before = {label: (lambda path=places[files]: evict(path)) for label, (_, files) in COLD.items()}
+    samples = interleaved(commands, runs, env=env, before=before)
     return {
         label: summary([_figures(sample) for sample in batch]) for label, batch in samples.items()
     }
@@ -195,8 +259,12 @@ def hashing(preset: Path, runs: int) -> dict[str, float]:
     }
 
 
+def reference_of(label: str) -> str:
+    """The keras-hub case `label` is compared with: the cold one for a cold case."""
+    return next(iter(COLD)) if label in COLD else REFERENCE
+
+
 def print_loading(rows: dict[str, Any], runs: int) -> None:
-    reference = rows[REFERENCE]
     print(
         f"| case: median (max) of {runs} interleaved fresh processes, after a warm-up each "
         "| import (s) | load (s) | load vs keras-hub | whole process (s) "
@@ -204,12 +272,33 @@ def print_loading(rows: dict[str, Any], runs: int) -> None:
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for label, row in rows.items():
+        reference = rows[reference_of(label)]
         print(
             f"| {label} | {cell(row, 'import_s', '.2f')} | {cell(row, 'load_s', '.2f')} | "
             f"{row['load_s'] / reference['load_s']:.2f}x | {cell(row, 'wall_s', '.2f')} | "
             f"{row['wall_s'] / reference['wall_s']:.2f}x | {cell(row, 'rss_mb', ',.0f')} | "
             f"{row['rss_mb'] / reference['rss_mb']:.2f}x |"
         )
+
+
+PHASES = {"build_s": "build", "assign_s": "read and assign", "verify_s": "wait for verify"}
+
+
+def print_phases(rows: dict[str, Any]) -> None:
+    """Where the registry's load time goes (medians of each phase, in seconds)."""
+    print(
+        "| registry case: median seconds | start and exit | import | "
+        + " | ".join(PHASES.values())
+        + " | the rest of load (resolve, checks, headers) |"
+    )
+    print("|---|" + "---:|" * (len(PHASES) + 3))
+    for label, row in rows.items():
+        if "build_s" not in row:
+            continue
+        split = [row.get(key, 0.0) for key in PHASES]
+        start = row["wall_s"] - row["import_s"] - row["load_s"]
+        cells = [start, row["import_s"], *split, row["load_s"] - sum(split)]
+        print(f"| {label} | " + " | ".join(f"{value:.2f}" for value in cells) + " |")
 
 
 def print_hashing(hashed: dict[str, float], runs: int) -> None:
@@ -242,6 +331,8 @@ def measure(
     print()
     rows = loading(architecture, preset, _store(preset, env), runs, env)
     print_loading(rows, runs)
+    print()
+    print_phases(rows)
     hashed = hashing(preset, runs)
     print()
     print_hashing(hashed, runs)

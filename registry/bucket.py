@@ -11,7 +11,8 @@ transfer manager on this machine (`bench/s3.py`, SeaweedFS on loopback, 1.4 GB):
 the same speed both ways (the S3 server sets the pace), with three quarters of
 boto3's client CPU on uploads and a fraction of its user CPU on downloads; and
 it presigns, reads ranges, lists and streams a multipart upload from the
-bytes as they arrive (`BucketWriter`) with no Python thread pool. It has no
+bytes as they arrive (`BucketWriter`: an LFS PUT's, and an upload's large files
+while they are received, `BlobTee`) with no Python thread pool. It has no
 call for listing or aborting the multipart uploads a killed process left
 behind, so `abort_stale_uploads` uses boto3 for those two requests.
 
@@ -27,6 +28,8 @@ import contextlib
 import datetime as dt
 import hashlib
 import hmac
+import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +44,9 @@ READ_BYTES = 10 << 20  # obstore's own default: 1.3x the throughput of 4 MiB pie
 
 BLOB_PREFIX = "blobs/sha256"
 XORB_PREFIX = "xet/xorbs"
+UPLOAD_PREFIX = "uploads"  # temporary objects of uploads in flight (`BlobTee`)
+COPY_MAX_BYTES = 5 * 10**9  # S3's CopyObject copies at most 5 GB in one request
+PENDING_TAILS = 4  # deferred completions one upload may hold (< 8 MiB of tail each)
 
 
 @dataclass(frozen=True)
@@ -249,6 +255,16 @@ class Bucket:
         except Exception as error:
             raise self._unavailable(f"sign a URL of {key}", error) from error
 
+    def copy(self, source: str, target: str) -> None:
+        """Copy object `source` to `target` inside the bucket (S3's CopyObject: the
+        bytes do not pass through this process; at most `COPY_MAX_BYTES`)."""
+        import obstore
+
+        try:
+            obstore.copy(self.store, source, target)
+        except Exception as error:
+            raise self._unavailable(f"copy {source} to {target}", error) from error
+
     def delete(self, key: str) -> None:
         import obstore
 
@@ -322,7 +338,7 @@ class BucketWriter:
         except Exception as error:
             raise bucket._unavailable(f"start storing {key}", error) from error
 
-    def write(self, data: bytes | memoryview) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         try:
             self._file.write(data)
         except Exception as error:
@@ -344,6 +360,111 @@ class BucketWriter:
         aborted = RuntimeError("aborted")
         with contextlib.suppress(Exception):  # leaving an upload for gc is the worst case
             self._file.__exit__(RuntimeError, aborted, None)
+
+
+class BlobTee:
+    """One received file's bytes streamed into the bucket while they land on
+    disk (`registry.preset.upload.StagedFile`), so that an upload to a bucket
+    costs about max(receiving it, putting it) rather than the sum.
+
+    - With the sha256 announced before the bytes (the CLI's tar names it in
+      each large member's PAX header), they stream straight to the blob's key,
+      and the multipart upload is completed only by `settle`, once the file
+      hashed to that name and the whole upload was validated: a refused upload
+      never creates the object (which another upload of the same bytes could
+      otherwise have found and counted on). Meanwhile at most the last part's
+      bytes (< 8 MiB) wait in memory. Nothing is copied.
+    - Without it, they stream to a temporary key (`uploads/<uuid>`), completed
+      when the file ends; `settle` copies it to the blob's key (CopyObject: the
+      bytes stay in the S3 server) and deletes it. S3 copies at most 5 GB in
+      one request: past that the tee stops, its multipart upload is aborted,
+      and the file is pushed from disk after validation as before (copying in
+      parts with UploadPartCopy would need boto3 in the server, 50 MB of RSS,
+      for files over 5 GB only).
+
+    `discard` (a refused or failed upload) aborts the multipart upload or
+    deletes the temporary object: nothing stays in the bucket. A process killed
+    meanwhile leaves a multipart upload or an `uploads/` object; `registry gc`
+    removes both once older than its grace period.
+    """
+
+    def __init__(self, bucket: Bucket, sha256: str | None = None) -> None:
+        self.bucket = bucket
+        self.announced = sha256
+        self.key = blob_key(sha256) if sha256 else f"{UPLOAD_PREFIX}/{uuid.uuid4().hex}"
+        self.sha256: str | None = None  # what the bytes hash to, once the file ended
+        self.size = 0
+        self._writer = BucketWriter(bucket, self.key)
+        self._lock = threading.Lock()
+        self._state = "open"  # -> closed -> settled | discarded; dropped: past 5 GB
+
+    @property
+    def pending(self) -> bool:
+        """Whether the file ended with its upload awaiting `settle` or `discard`."""
+        return self._state == "closed"
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._state != "open":
+            return
+        self.size += len(data)
+        if self.announced is None and self.size > COPY_MAX_BYTES:
+            self._state = "dropped"
+            self._writer.abort()
+            return
+        self._writer.write(data)
+
+    def close(self, sha256: str) -> None:
+        """The file ended, its bytes hashing to `sha256`."""
+        self.sha256 = sha256
+        if self._state != "open":
+            return
+        if self.announced is None:
+            self._writer.commit()  # the temporary object
+        self._state = "closed"
+
+    def settle(self) -> bool:
+        """Make the blob the file hashed to an object of the bucket: True once it
+        is; False if this tee did not carry it (the caller pushes the file).
+
+        Raises:
+            BlobStoreUnavailableError: the bucket failed (the tee is discarded).
+        """
+        with self._lock:
+            if self._state != "closed" or self.sha256 is None:
+                return self._state == "settled"
+            try:
+                if self.announced is not None:
+                    if not hmac.compare_digest(self.announced, self.sha256):
+                        self._discard()
+                        return False
+                    if self.bucket.head(self.key) is None:
+                        self._writer.commit()
+                    else:  # another upload stored these bytes meanwhile: written once
+                        self._writer.abort()
+                else:
+                    target = blob_key(self.sha256)
+                    if self.bucket.head(target) is None:
+                        self.bucket.copy(self.key, target)
+                    self.bucket.delete(self.key)
+            except BlobStoreUnavailableError:
+                self._discard()
+                raise
+            self._state = "settled"
+            return True
+
+    def discard(self) -> None:
+        """Leave nothing of this tee in the bucket (best effort: what a failing
+        bucket keeps, `registry gc` removes later)."""
+        with self._lock:
+            self._discard()
+
+    def _discard(self) -> None:
+        state, self._state = self._state, "discarded"
+        if state in ("open", "dropped") or (state == "closed" and self.announced is not None):
+            self._writer.abort()
+        elif state == "closed":
+            with contextlib.suppress(BlobStoreUnavailableError):
+                self.bucket.delete(self.key)
 
 
 def _guarded(stream: Any, failed: Any) -> Iterator[memoryview]:

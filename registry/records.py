@@ -194,6 +194,17 @@ class AliasOut(Record):
     revision: str
 
 
+class UploadOptions(Record):
+    """How the server takes an upload's body (`POST .../revisions`)."""
+
+    announce_sha256_from: int | None = Field(
+        description="A tar upload's files of at least this many bytes whose sha256 its PAX "
+        "header `REGISTRY.sha256` names go straight to the server's bucket, with no copy; "
+        "null when the server keeps blobs on its own disk (announcing would only cost the "
+        "client a read of each file)."
+    )
+
+
 class WhoAmI(Record):
     owner: str | None = Field(description="The token's owner; null when anonymous.")
     scope: str | None = Field(description="`read` or `write`; null when anonymous.")

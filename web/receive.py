@@ -16,12 +16,18 @@ browser sends a form whose fields precede its file input.
 File parts are written to disk as they arrive, hashed and counted against the
 upload's limits chunk by chunk (`registry.preset.upload.Staging`); parsing runs
 on a worker thread in batches so the event loop keeps serving other requests.
+A tar (raw or as a form's file) is unpacked while it arrives, on a thread of
+its own (`ReceivedArchive`); a zip is received whole first. With a bucket, each
+large file also streams into it as it lands (`registry.bucket.BlobTee`).
 """
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
@@ -43,6 +49,7 @@ ARCHIVE_TYPES = frozenset(
     }
 )
 _BATCH = 1 << 20
+_PIPE_BATCHES = 8  # batches waiting for the unpacking thread: 8 MiB
 _MAX_FIELDS = 32
 _MAX_FIELD_BYTES = 64 << 10
 Prepare = Callable[[dict[str, str]], None]
@@ -60,12 +67,12 @@ class _Receiver:
         self.archive_path = archive_path
         self.prepare = prepare
         self.prepared = False
-        self.archive: StagedArchive | None = None
+        self.archive: ReceivedArchive | None = None
         self.fields: dict[str, str] = {}
         self._headers: dict[bytes, bytes] = {}
         self._field_name = b""
         self._header_value = b""
-        self._target: StagedFile | StagedArchive | None = None
+        self._target: StagedFile | ReceivedArchive | None = None
         self._field: bytearray | None = None
         self._current_name = ""
 
@@ -110,7 +117,7 @@ class _Receiver:
                     "is an archive sent alongside other files.",
                     "Upload either the preset's files or one archive of its directory.",
                 )
-            self.archive = StagedArchive(self.archive_path, self.staging, path)
+            self.archive = ReceivedArchive(self.archive_path, self.staging, path)
             self._target = self.archive
             return
         if self.archive is not None:
@@ -145,21 +152,32 @@ class _Receiver:
             self.prepare(dict(self.fields))
 
     def abort(self) -> None:
+        """Stop writing (blocking: on a worker thread)."""
         if isinstance(self._target, StagedFile):
             self._target.abort()
         if self.archive is not None:
-            self.archive.close()
+            self.archive.abort()
 
 
-class StagedArchive:
-    """An archive received whole before it is unpacked (its index is at the end)."""
+class ReceivedArchive:
+    """An archive taken in as its bytes arrive. A tar (.tar, .tar.gz: read front
+    to back) is unpacked meanwhile, member by member, on a thread of its own
+    (`Staging.unpack_stream`), so each member lands, and with a bucket streams
+    into it, while the next bytes are still coming. A zip, whose index is at
+    its end, is spooled to `path` and unpacked by `finish`. Which it is, its
+    first bytes say (a zip starts `PK`), not its name or Content-Type.
+    """
 
     def __init__(self, path: Path, staging: Staging, name: str) -> None:
         self.path = path
         self.name = name
         self.staging = staging
         self.size = 0
-        self._file = open(path, "wb")  # noqa: SIM115 (closed in close())
+        self._start = b""
+        self._spool: BinaryIO | None = None
+        self._pipe: _Pipe | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
 
     def write(self, chunk: bytes) -> None:
         self.size += len(chunk)
@@ -169,11 +187,128 @@ class StagedArchive:
                 f"is larger than the {self.staging.limits.max_upload_bytes}-byte upload limit.",
                 "Raise REGISTRY_MAX_UPLOAD_BYTES on the server to accept larger presets.",
             )
-        self._file.write(chunk)
+        if self._spool is None and self._pipe is None:
+            self._start += chunk
+            if len(self._start) < 4:
+                return
+            chunk, self._start = self._start, b""
+            self._begin(chunk)
+        self._deliver(chunk)
 
-    def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+    def _begin(self, start: bytes) -> None:
+        if start.startswith(b"PK") or len(start) < 4:  # a zip (or too short for any)
+            self._spool = open(self.path, "wb")  # noqa: SIM115 (closed in finish / abort)
+            return
+        pipe = self._pipe = _Pipe()
+
+        def unpack() -> None:
+            try:
+                self.staging.unpack_stream(pipe, self.name)
+            except BaseException as error:
+                self._error = error
+            finally:
+                pipe.stop()
+
+        self._thread = threading.Thread(target=unpack, name="unpack", daemon=True)
+        self._thread.start()
+
+    def _deliver(self, chunk: bytes) -> None:
+        if self._spool is not None:
+            self._spool.write(chunk)
+        elif self._pipe is not None and not self._pipe.feed(chunk) and self._error is not None:
+            raise self._error  # refused while unpacking: stop reading the body
+
+    def finish(self) -> None:
+        """The body ended: finish unpacking it (blocking; on a worker thread)."""
+        if self._spool is None and self._pipe is None:
+            start, self._start = self._start, b""
+            self._begin(start)
+            self._deliver(start)
+        if self._spool is not None:
+            self._spool.close()
+            self.staging.unpack(self.path, name=self.name)
+            return
+        assert self._pipe is not None and self._thread is not None
+        self._pipe.end()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def abort(self) -> None:
+        """The upload failed: stop unpacking (blocking until the thread has
+        cleaned up what it was writing)."""
+        if self._spool is not None:
+            self._spool.close()
+        if self._pipe is not None and self._thread is not None:
+            self._pipe.end(ReceiveAbortedError("The upload was abandoned."))
+            self._thread.join()
+
+
+class ReceiveAbortedError(RegistryError):
+    """The body of an upload stopped before its end (the sender left, or failed)."""
+
+
+class _Pipe:
+    """Bytes handed from the request to the thread unpacking them, with at most
+    `_PIPE_BATCHES` batches waiting: the request's side blocks (on a worker
+    thread) while the unpacking side lags behind (its disk, its bucket), so
+    memory stays flat and the sender is slowed rather than buffered."""
+
+    def __init__(self) -> None:
+        self.consumed = 0  # bytes given to the reader (the archive's size so far)
+        self._batches: deque[bytes] = deque()
+        self._current = b""
+        self._offset = 0
+        self._cond = threading.Condition()
+        self._ended = False
+        self._failure: BaseException | None = None
+        self._stopped = False
+
+    # The request's side.
+    def feed(self, batch: bytes) -> bool:
+        """Queue `batch`; False once the reader has stopped (done, or failed)."""
+        with self._cond:
+            while len(self._batches) >= _PIPE_BATCHES and not self._stopped:
+                self._cond.wait()
+            if self._stopped:
+                return False
+            self._batches.append(batch)
+            self._cond.notify_all()
+            return True
+
+    def end(self, failure: BaseException | None = None) -> None:
+        """No more bytes: the body ended, or (`failure`) it never will."""
+        with self._cond:
+            self._ended, self._failure = True, failure
+            self._cond.notify_all()
+
+    # The unpacking thread's side.
+    def read(self, size: int = -1, /) -> bytes:
+        with self._cond:
+            while self._offset >= len(self._current):
+                if self._failure is not None:
+                    raise self._failure
+                if self._batches:
+                    self._current, self._offset = self._batches.popleft(), 0
+                    self._cond.notify_all()
+                elif self._ended:
+                    return b""
+                else:
+                    self._cond.wait()
+            start = self._offset
+            end = len(self._current) if size < 0 else min(len(self._current), start + size)
+            self._offset = end
+            self.consumed += end - start
+            if start == 0 and end == len(self._current):
+                return self._current  # the whole batch, not copied
+            return self._current[start:end]
+
+    def stop(self) -> None:
+        """The reader wants no more (the archive ended, or unpacking failed)."""
+        with self._cond:
+            self._stopped = True
+            self._batches.clear()
+            self._cond.notify_all()
 
 
 def _content_type(request: Request) -> tuple[str, dict[bytes, bytes]]:
@@ -223,13 +358,14 @@ async def receive(request: Request, staging: Staging, prepare: Prepare) -> dict[
             fields = await _receive_multipart(request, staging, options, archive_path, prepare)
         elif kind in ARCHIVE_TYPES:
             await run_in_threadpool(prepare, {})
-            archive = StagedArchive(archive_path, staging, "the request body")
+            archive = ReceivedArchive(archive_path, staging, "the uploaded archive")
             try:
                 async for batch in body_batches(request):
                     await run_in_threadpool(archive.write, batch)
-            finally:
-                archive.close()
-            await run_in_threadpool(staging.unpack, archive_path, name="the uploaded archive")
+                await run_in_threadpool(archive.finish)
+            except BaseException:
+                await run_in_threadpool(archive.abort)
+                raise
             fields = {}
         else:
             raise UnsupportedUploadError(
@@ -262,16 +398,15 @@ async def _receive_multipart(
             await run_in_threadpool(parser.write, batch)
         parser.finalize()
         await run_in_threadpool(receiver.prepared_once)  # a form without files
+        if receiver.archive is not None:
+            await run_in_threadpool(receiver.archive.finish)
     except MultipartParseError as error:
-        receiver.abort()
+        await run_in_threadpool(receiver.abort)
         raise UnsupportedUploadError(f"The multipart body is malformed ({error}).") from error
     except BaseException:
-        receiver.abort()
+        await run_in_threadpool(receiver.abort)
         raise
-    if receiver.archive is not None:
-        receiver.archive.close()
-        await run_in_threadpool(staging.unpack, archive_path, name=receiver.archive.name)
-    else:
+    if receiver.archive is None:
         staging.strip_common_directory()
     return receiver.fields
 

@@ -11,7 +11,6 @@ limits; the preset validated whole; then stored and recorded.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -83,11 +82,13 @@ async def receive_upload(
         check_target(svc.resolver, upload, authorize(upload))
         chosen.append(upload)
 
-    staging = await run_in_threadpool(new_staging, svc.resolver, svc.limits)
+    staging = await run_in_threadpool(
+        lambda: new_staging(svc.resolver, svc.limits, stream_to_bucket=True)
+    )
     try:
         await receive(request, staging, prepare)
     except BaseException:
-        shutil.rmtree(staging.directory, ignore_errors=True)
+        await run_in_threadpool(staging.discard)  # its files, and its bucket objects
         raise
     upload = chosen[0]
     published = await run_in_threadpool(

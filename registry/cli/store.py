@@ -199,7 +199,7 @@ def gc(
 ) -> None:
     """Remove stored revisions the catalog no longer records, and stale temp files;
     with REGISTRY_BLOB_URL, also the bucket's blobs no revision names and stale
-    multipart uploads."""
+    uploads (multipart uploads, temporary objects)."""
     limit = _parse_size(max_size) if max_size else None
     report = registry().gc(grace_s=grace, max_bytes=limit)
     if as_json:
@@ -214,7 +214,8 @@ def gc(
     if client_has_bucket():
         say(
             f"bucket: removed {report.bucket_objects} blob(s) ({report.bucket_bytes:,} bytes) "
-            f"no revision names, aborted {report.bucket_uploads} stale multipart upload(s)"
+            f"no revision names, {report.bucket_uploads} stale upload(s) (multipart uploads "
+            "aborted, temporary objects deleted)"
         )
 
 

@@ -16,7 +16,6 @@ A refused upload leaves nothing behind.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,10 +83,18 @@ def uploaded(resolver: Resolver, request: UploadRequest, published: Published) -
     )
 
 
-def new_staging(resolver: Resolver, limits: Limits | None = None) -> Staging:
-    """A fresh staging area inside the store (same filesystem: files move by rename)."""
+def new_staging(
+    resolver: Resolver, limits: Limits | None = None, *, stream_to_bucket: bool = False
+) -> Staging:
+    """A fresh staging area inside the store (same filesystem: files move by rename).
+
+    `stream_to_bucket`: with a bucket, large files also stream into it while
+    they are received (`StagedFile`), rather than after validation; for bytes
+    coming over the network, where it overlaps the two transfers.
+    """
     directory = resolver.store.staging_dir("upload")
-    return Staging(directory, limits or Limits.from_env(), sidecars=SIDECARS)
+    bucket = resolver.store.bucket if stream_to_bucket else None
+    return Staging(directory, limits or Limits.from_env(), sidecars=SIDECARS, bucket=bucket)
 
 
 def stage_path(staging: Staging, source: Path) -> None:
@@ -185,12 +192,15 @@ def publish(
         ).validated()  # names and tags, before a byte reaches the store
         with resolver.catalog.transaction(write=False) as session:
             check(find_preset(session, request.handle.full_name, viewer=EVERYONE))
+        # The files streamed into the bucket while received become its blobs
+        # (then settling them finds them there); the others are put now.
+        staging.settle_bucket({entry.sha256 for entry in manifest.files})
         for entry in manifest.files:
             resolver.store.settle_staged(staging.directory / entry.path, entry.sha256)
         tree = resolver.store.publish_tree(manifest)
         resolver.store.mark_json_checked(manifest.revision_id)  # inspect_preset did
     finally:
-        shutil.rmtree(staging.directory, ignore_errors=True)
+        staging.discard()  # the directory, and in the bucket what was not settled
     with resolver.catalog.transaction() as session:
         existing = find_preset(session, request.handle.full_name, viewer=EVERYONE)
         check(existing)

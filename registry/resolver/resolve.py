@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from registry.bucket import BLOB_PREFIX, Bucket
+from registry.bucket import BLOB_PREFIX, UPLOAD_PREFIX, Bucket
 from registry.catalog.database import Catalog
 from registry.catalog.models import Alias, Preset, Revision, RevisionFile
 from registry.catalog.names import check_base_model
@@ -334,7 +334,8 @@ class Resolver:
     def _gc_bucket(self, bucket: Bucket, grace_s: float) -> tuple[int, int, int]:
         """Delete the bucket's blobs no revision of the catalog names (older than
         `grace_s`: an upload may be about to record them), and abort multipart
-        uploads older than that (a killed server's)."""
+        uploads and delete the temporary objects of uploads (`uploads/`) older
+        than that (a killed server's)."""
         with self.catalog.transaction(write=False) as session:
             referenced = set(session.scalars(select(RevisionFile.sha256).distinct()))
         cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=grace_s)
@@ -347,6 +348,10 @@ class Resolver:
             deleted += 1
             freed += found.size
         aborted = bucket.abort_stale_uploads(dt.timedelta(seconds=grace_s))
+        for found in bucket.objects(UPLOAD_PREFIX):
+            if found.modified <= cutoff:
+                bucket.delete(found.key)
+                aborted += 1
         return deleted, freed, aborted
 
     def check_bucket(self, digests: set[str] | None = None) -> list[tuple[str, FileEntry, str]]:

@@ -77,7 +77,7 @@ class GcReport:
     xorb_bytes: int = 0
     bucket_objects: int = 0  # blobs deleted from the bucket (REGISTRY_BLOB_URL)
     bucket_bytes: int = 0
-    bucket_uploads: int = 0  # stale multipart uploads aborted
+    bucket_uploads: int = 0  # stale multipart uploads aborted, temporary objects deleted
 
 
 def _pid_alive(pid: int) -> bool:

@@ -3,6 +3,7 @@ known in advance: the bytes must be a tar that Python's tarfile reads back."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import tarfile
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from registry.errors import RegistryError
+from registry.preset.upload import SHA256_PAX
 from registry.resolver.remote import TarStream
 
 
@@ -43,6 +45,23 @@ def test_the_stream_is_the_tar_it_announces(tmp_path: Path) -> None:
             assert member.isreg()
             extracted = archive.extractfile(member)
             assert extracted is not None and extracted.read() == files[member.name]
+
+
+@pytest.mark.parametrize("announce_from", [None, 1024 * 1024])
+def test_large_files_name_their_sha256_only_when_asked(
+    tmp_path: Path, announce_from: int | None
+) -> None:
+    files = _tree(tmp_path / "preset")
+    stream = TarStream(tmp_path / "preset", announce_from=announce_from)
+    data = b"".join(stream.chunks())
+    assert len(data) == stream.size
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        announced = {m.name: m.pax_headers.get(SHA256_PAX) for m in archive.getmembers()}
+    large = hashlib.sha256(files["model.weights.h5"]).hexdigest()
+    expected = {name: None for name in files}
+    if announce_from is not None:
+        expected["model.weights.h5"] = large
+    assert announced == expected
 
 
 def test_a_file_that_changes_while_sent_stops_the_upload(tmp_path: Path) -> None:

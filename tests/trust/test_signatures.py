@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -60,9 +59,9 @@ def test_a_signature_from_digests_passes_the_stock_verifier(
 ) -> None:
     manifest = build_manifest(keras_hub_preset)
     private, public = keys["alice"]
-    started = time.perf_counter()
+    shutil.move(keras_hub_preset, tmp_path / "elsewhere")  # signing reads digests, no file
     bundle = sign(manifest, "keras_hub", private)
-    assert time.perf_counter() - started < 1.0  # no file is read, only digests
+    shutil.move(tmp_path / "elsewhere", keras_hub_preset)
     assert signer_fingerprint(bundle) == fingerprint_of(load_public_key(public))
     assert check(bundle, manifest, load_public_key(public)).ok
     exported = Path(shutil.copytree(keras_hub_preset, tmp_path / "exported"))

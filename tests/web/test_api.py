@@ -282,6 +282,11 @@ def test_unsupported_bodies(client: TestClient, alice: dict[str, str]) -> None:
     assert empty.status_code in (400, 422)
 
 
+def test_a_server_on_its_own_disk_asks_uploads_for_no_sha256(client: TestClient) -> None:
+    # A server on a bucket asks for them (tests/scale/test_upload_stream.py).
+    assert client.get("/api/v1/upload-options").json() == {"announce_sha256_from": None}
+
+
 def test_whoami(client: TestClient, alice: dict[str, str]) -> None:
     assert client.get("/api/v1/whoami").json() == {"owner": None, "scope": None,
                                                   "token_name": None}  # fmt: skip

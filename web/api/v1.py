@@ -10,6 +10,7 @@
 | `PUT /api/v1/presets/{ns}/{name}/aliases/{alias}` | point an alias at a revision (owner) |
 | `DELETE /api/v1/presets/{ns}/{name}` | delete a preset (owner) |
 | `GET /api/v1/whoami` | the token's owner and scope |
+| `GET /api/v1/upload-options` | what a tar upload may announce (each file's sha256) |
 | `.../revisions/{ref}/signatures`, `POST /api/v1/keys` | signatures: `web/api/signatures.py` |
 """
 
@@ -24,6 +25,7 @@ from registry.catalog.names import ALIAS, check_name
 from registry.catalog.queries import search_presets
 from registry.catalog.service import delete_preset, move_alias
 from registry.errors import PresetNotFoundError
+from registry.preset.upload import TEE_BYTES
 from registry.records import (
     AliasIn,
     AliasOut,
@@ -32,6 +34,7 @@ from registry.records import (
     RevisionInfo,
     SearchPage,
     SearchRequest,
+    UploadOptions,
     WhoAmI,
 )
 from registry.resolver.handles import CatalogHandle
@@ -157,6 +160,12 @@ def delete(namespace: str, name: str, svc: ServicesDep, who: PrincipalDep) -> Re
         delete_preset(session, common.writable_preset(session, who, namespace, name))
     svc.cache.changed()
     return Response(status_code=204)
+
+
+@router.get("/upload-options", response_model=UploadOptions, summary="How uploads are taken")
+def upload_options(svc: ServicesDep) -> UploadOptions:
+    on_bucket = svc.resolver.store.bucket is not None
+    return UploadOptions(announce_sha256_from=TEE_BYTES if on_bucket else None)
 
 
 @router.get("/whoami", response_model=WhoAmI, tags=["tokens"], summary="The caller's token")
