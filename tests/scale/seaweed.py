@@ -147,8 +147,13 @@ def seaweed(bucket: str = "registry") -> Iterator[Seaweed]:
         running.remove()
 
 
+_PROBE = "seaweed-ready-probe"  # outside every test's key prefix; deleted at once
+
+
 def _wait_ready(process: subprocess.Popen[bytes], endpoint: str, bucket: str, log: Path) -> None:
-    """Until the bucket answers a signed request (a listing)."""
+    """Until the bucket stores and serves an object (a listing answers as soon
+    as the filer does, but reads fail with a 500 until the volume server has
+    registered with the master: seen after a restart under load)."""
     import boto3
 
     client = boto3.client(
@@ -163,7 +168,10 @@ def _wait_ready(process: subprocess.Popen[bytes], endpoint: str, bucket: str, lo
             try:
                 httpx.get(endpoint, timeout=1)
                 client.list_objects_v2(Bucket=bucket, MaxKeys=1)
-                return
+                client.put_object(Bucket=bucket, Key=_PROBE, Body=b"ready")
+                if client.get_object(Bucket=bucket, Key=_PROBE)["Body"].read() == b"ready":
+                    client.delete_object(Bucket=bucket, Key=_PROBE)
+                    return
             except Exception:
                 if time.monotonic() > deadline:
                     raise
