@@ -366,6 +366,47 @@ def _s3(body: dict[str, Any]) -> list[Chart]:
     ]  # fmt: skip
 
 
+def _generate(body: dict[str, Any]) -> list[Chart]:
+    charts: list[Chart] = []
+    for backend, batches in body["backends"].items():
+        for batch, figures in batches.items():
+            rates = figures["rates"]
+            bars = [
+                Bar(
+                    f"{label} generate",
+                    rates[label]["tokens_per_s"],
+                    label == "registry",
+                    rates[label]["tokens_per_s_worst"],
+                )
+                for label in ("keras-hub", "transformers", "registry")
+                if label in rates
+            ]
+            charts.append(Panel(
+                f"greedy generation, {body['new']} new tokens after {body['prompt']}, batch "
+                f"{batch}, {backend} (tokens/s), higher is better", "tokens/s", ",.1f", bars,
+                [Target(rates["keras-hub"]["tokens_per_s"], "target >= 1.0x keras-hub")],
+            ))  # fmt: skip
+    return charts
+
+
+def _tryit(body: dict[str, Any]) -> list[Chart]:
+    bars = []
+    for key, label in (("demo", "the demo preset"), ("gpt2_base", "gpt2_base_en's shape")):
+        for side, ours in (("library", False), ("page", True)):
+            row = body[key][side]
+            text = "through the page" if ours else "library in-process"
+            bars.append(Bar(f"{label}: {text}", row["ttft_median_s"] * 1000, ours,
+                            row["ttft_worst_s"] * 1000))  # fmt: skip
+    return [
+        Panel(
+            f"time to the first of {body['new_tokens']} greedy tokens, warm (ms), lower is better",
+            "ms",
+            ",.0f",
+            bars,
+        )
+    ]
+
+
 CHARTS: dict[str, Callable[[Any], list[Chart]]] = {
     "load": _load,
     "verify": _verify,
@@ -377,6 +418,8 @@ CHARTS: dict[str, Callable[[Any], list[Chart]]] = {
     "xet_upload": _xet_upload,
     "mirror": _mirror,
     "s3": _s3,
+    "generate": _generate,
+    "tryit": _tryit,
 }
 
 

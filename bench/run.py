@@ -39,6 +39,16 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "xet_upload": ("Uploading through Xet", [], ["--size-mb", "200", "--no-folder"]),
     "mirror": ("Mirroring the Hub", ["--runs", "3"], ["--runs", "1"]),
     "s3": ("Blobs in an S3 bucket", ["--runs", "2"], ["--runs", "1", "--size-mb", "200"]),
+    "generate": (
+        "Generation: keras-hub vs this registry vs transformers",
+        ["--runs", "3", "--calls", "3"],
+        ["--runs", "1", "--calls", "1", "--batch", "1", "--new", "16"],
+    ),
+    "tryit": (
+        'The "Try it" box: time to first token through the page',
+        ["--runs", "8"],
+        ["--runs", "2", "--new", "8"],
+    ),
 }
 
 
@@ -248,6 +258,40 @@ def _s3_targets(body: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _generate_targets(body: dict[str, Any]) -> list[Row]:
+    """Greedy tokens per second against keras-hub's, per backend and batch size."""
+    rows: list[Row] = []
+    for backend, batches in body["backends"].items():
+        for batch, figures in batches.items():
+            rates = figures["rates"]
+            ratio = _ratio(rates["registry"]["tokens_per_s"], rates["keras-hub"]["tokens_per_s"])
+            rows.append((f"generate tokens/s vs keras-hub ({backend}, batch {batch})",
+                         f"{ratio:.2f}x", ">= 1.0x", ratio >= 1.0))  # fmt: skip
+            if "transformers" in rates:
+                versus = _ratio(
+                    rates["registry"]["tokens_per_s"], rates["transformers"]["tokens_per_s"]
+                )
+                rows.append((f"generate tokens/s vs transformers ({backend}, batch {batch})",
+                             f"{versus:.2f}x", "-", None))  # fmt: skip
+    return rows
+
+
+def _tryit_targets(body: dict[str, Any]) -> list[Row]:
+    """Time to first token through the page, and against the library in-process."""
+    rows: list[Row] = []
+    for key in ("demo", "gpt2_base"):
+        page, library = body[key]["page"], body[key]["library"]
+        ms = page["ttft_median_s"] * 1000
+        ratio = _ratio(page["ttft_median_s"], library["ttft_median_s"])
+        rows.append((f"time to first token through the page, {key}", f"{ms:.0f} ms", "-", None))
+        rows.append((f"time to first token, page vs library in-process, {key}",
+                     f"{ratio:.2f}x", "-", None))  # fmt: skip
+    cold = body["cold_first_request"]["ttft_s"]
+    rows.append(("first token of a server's first request (worker start)", f"{cold:.1f} s",
+                 "-", None))  # fmt: skip
+    return rows
+
+
 TARGETS: dict[str, Callable[[Any], list[Row]]] = {
     "load": _load_targets,
     "verify": _verify_targets,
@@ -259,6 +303,8 @@ TARGETS: dict[str, Callable[[Any], list[Row]]] = {
     "xet_upload": _xet_upload_targets,
     "mirror": _mirror_targets,
     "s3": _s3_targets,
+    "generate": _generate_targets,
+    "tryit": _tryit_targets,
 }
 
 

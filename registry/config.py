@@ -15,6 +15,13 @@
 | `REGISTRY_BLOB_REDIRECT` | `0`: stream bucket files, not redirect to presigned URLs | `1` |
 | `REGISTRY_BLOB_URL_TTL` | seconds a presigned download URL stays valid | 300 |
 | `REGISTRY_REQUIRE_SIGNED` | namespaces of signed uploads only: `ns1,ns2:KEY[,KEY];ns3:KEY` | - |
+| `REGISTRY_TRY_WORKERS` | worker processes generating for the "Try it" box (`0`: no box) | 1 |
+| `REGISTRY_TRY_MODELS` | models each worker keeps loaded (least recently used evicted) | 2 |
+| `REGISTRY_TRY_QUEUE` | requests waiting for a worker before the server answers 429 | 8 |
+| `REGISTRY_TRY_MAX_PROMPT` | longest prompt, in characters | 2000 |
+| `REGISTRY_TRY_MAX_NEW_TOKENS` | most tokens one request may generate | 128 |
+| `REGISTRY_TRY_TIMEOUT` | seconds one request may take, loading included | 120 |
+| `REGISTRY_TRY_RATE` | requests per minute from one client (token owner, else address) | 20 |
 
 In `REGISTRY_REQUIRE_SIGNED` a key is a PEM public key file or the fingerprint
 of a key registered with `registry key add` (`registry/trust/policy.py`).
@@ -53,6 +60,40 @@ def _default_home() -> Path:
 
 
 @dataclass(frozen=True)
+class TryLimits:
+    """What the "Try it" box may use: its workers and each request's limits."""
+
+    workers: int = 1
+    models_per_worker: int = 2
+    queue: int = 8
+    max_prompt_chars: int = 2000
+    max_new_tokens: int = 128
+    timeout_s: float = 120.0
+    rate_per_minute: int = 20
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> TryLimits:
+        def count(name: str, default: int, *, zero: bool = False) -> int:
+            value = env.get(name, "").strip()
+            if not value:
+                return default
+            if not value.isdigit() or (int(value) == 0 and not zero):
+                least = "0" if zero else "1"
+                raise ValueError(f"{name}={value!r} must be a whole number, {least} or more.")
+            return int(value)
+
+        return cls(
+            workers=count("REGISTRY_TRY_WORKERS", cls.workers, zero=True),
+            models_per_worker=count("REGISTRY_TRY_MODELS", cls.models_per_worker),
+            queue=count("REGISTRY_TRY_QUEUE", cls.queue, zero=True),
+            max_prompt_chars=count("REGISTRY_TRY_MAX_PROMPT", cls.max_prompt_chars),
+            max_new_tokens=count("REGISTRY_TRY_MAX_NEW_TOKENS", cls.max_new_tokens),
+            timeout_s=_seconds(env, "REGISTRY_TRY_TIMEOUT", cls.timeout_s) or cls.timeout_s,
+            rate_per_minute=count("REGISTRY_TRY_RATE", cls.rate_per_minute),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Where the registry keeps its data and whom it talks to."""
 
@@ -72,6 +113,7 @@ class Settings:
     blob_url_ttl_s: float = 300.0
     # The AWS_* settings, as (name, value) pairs (settings are hashable).
     aws: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    try_limits: TryLimits = field(default_factory=TryLimits)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -94,6 +136,7 @@ class Settings:
             blob_redirect=env.get("REGISTRY_BLOB_REDIRECT", "1").strip().lower() in _TRUE,
             blob_url_ttl_s=_seconds(env, "REGISTRY_BLOB_URL_TTL", cls.blob_url_ttl_s),
             aws=tuple(sorted((k, v) for k, v in env.items() if k in _AWS and v)),
+            try_limits=TryLimits.from_env(env),
         )
 
     def bucket(self) -> Bucket | None:

@@ -173,6 +173,25 @@ class XetFormatError(RegistryError, ValueError):
     does not match what it claims (a hash, a size, a xorb it references)."""
 
 
+class GenerationRequestError(RegistryError, ValueError):
+    """A request to generate text asks for what the preset or the limits do not allow:
+    an empty or too long prompt, too many tokens, an unknown sampler, a preset that
+    is not a causal LM or has no tokenizer."""
+
+
+class TooManyRequestsError(RegistryError):
+    """The server is busy (its generation queue is full) or the client sent more
+    requests than its rate allows; `retry_after_s` says when to try again."""
+
+    def __init__(self, message: str, retry_after_s: float = 60.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class GenerationUnavailableError(RegistryError, RuntimeError):
+    """This server does not generate text (no workers), or its workers failed."""
+
+
 # The one table of error codes. A server answers each error with its HTTP status
 # and code (`{"error": {"code", "message"}}`); a client raises the same class
 # again from the code. Most specific first: the first class an error is an
@@ -193,6 +212,9 @@ ERROR_CODES: tuple[tuple[type[RegistryError], int, str], ...] = (
     (SignatureError, 422, "signature_invalid"),
     (InvalidHandleError, 422, "invalid_name"),
     (XetFormatError, 400, "invalid_xet_object"),
+    (GenerationRequestError, 422, "invalid_generation_request"),
+    (TooManyRequestsError, 429, "too_many_requests"),
+    (GenerationUnavailableError, 503, "generation_unavailable"),
     (OfflineError, 503, "offline"),
     (UpstreamUnavailableError, 504, "upstream_unavailable"),
     (SourceError, 502, "source_unavailable"),

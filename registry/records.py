@@ -289,3 +289,47 @@ class ErrorDetail(Record):
 
 class ErrorBody(Record):
     error: ErrorDetail
+
+
+# === Comparing two revisions (`GET /api/v1/presets/{ns}/{name}/compare`) ===
+
+
+class TensorOut(Record):
+    dtype: str
+    shape: tuple[int, ...]
+    sha256: str = Field(description="sha256 of the tensor's bytes as stored.")
+
+
+class TensorChangeOut(Record):
+    name: str
+    what: Literal["shape", "dtype", "values"] = Field(description="The first that differs.")
+    before: TensorOut
+    after: TensorOut
+
+
+class WeightsDiff(Record):
+    """What changed inside one weights file (`.h5`, `.safetensors`) kept at one path."""
+
+    path: str
+    added: dict[str, TensorOut]
+    removed: dict[str, TensorOut]
+    changed: tuple[TensorChangeOut, ...]
+    unchanged: int
+
+
+class FileChange(Record):
+    path: str
+    before: FileEntry | None = Field(description="null: the file is new.")
+    after: FileEntry | None = Field(description="null: the file was removed.")
+
+
+class RevisionComparison(Record):
+    """Which files and which tensors differ from `base` to `head`."""
+
+    base: str
+    head: str
+    files: tuple[FileChange, ...] = Field(description="Added, removed and changed files.")
+    unchanged_files: int
+    weights: tuple[WeightsDiff, ...] = Field(
+        description="For each changed weights file at the same path, its tensors."
+    )

@@ -199,6 +199,34 @@ S3 = {
     },
     "runs": 2,
 }
+GENERATE = {
+    "prompt": 32,
+    "new": 64,
+    "backends": {
+        "tensorflow": {
+            "1": {"rates": {
+                "keras-hub": {"tokens_per_s": 26.0, "tokens_per_s_worst": 22.0},
+                "registry": {"tokens_per_s": 31.0, "tokens_per_s_worst": 28.0},
+                "transformers": {"tokens_per_s": 32.0, "tokens_per_s_worst": 31.0},
+            }, "same_tokens": True},
+        }
+    },
+}  # fmt: skip
+
+
+def _ttft(ms: float) -> dict[str, float]:
+    return {"ttft_median_s": ms / 1000, "ttft_worst_s": ms / 900, "tokens_per_s_median": 30.0,
+            "tokens_per_s_worst": 25.0}  # fmt: skip
+
+
+TRYIT = {
+    "new_tokens": 32,
+    "prompt_words": 24,
+    "cold_first_request": {"ttft_s": 9.0, "total_s": 10.0, "tokens": 32},
+    "cold_second_model": {"ttft_s": 6.0, "total_s": 8.0, "tokens": 32},
+    "demo": {"page": _ttft(30), "library": _ttft(20)},
+    "gpt2_base": {"page": _ttft(120), "library": _ttft(100)},
+}
 RESULTS: dict[str, Any] = {
     "load": LOAD,
     "verify": VERIFY,
@@ -210,6 +238,8 @@ RESULTS: dict[str, Any] = {
     "xet_upload": XET_UPLOAD,
     "mirror": MIRROR,
     "s3": S3,
+    "generate": GENERATE,
+    "tryit": TRYIT,
 }
 # Benchmark: texts its SVG must show, this project's side, the reference's and the target's.
 EXPECTED = {
@@ -230,6 +260,9 @@ EXPECTED = {
     "mirror": ["cold: through the mirror", "cold: upstream directly", "target >= 0.8x curl"],
     "s3": ["obstore, upload", "boto3, download", "upload: S3 bucket", "upload: local directory",
            "target < 256 MB"],
+    "generate": ["registry generate", "keras-hub generate", "transformers generate",
+                 "target >= 1.0x keras-hub"],
+    "tryit": ["the demo preset: through the page", "gpt2_base_en's shape: library in-process"],
 }  # fmt: skip
 
 

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from registry.config import Settings
 from registry.preset.demo import DEMO_PRESET
 from registry.version import __version__
-from web import errors, login, pages, uploads
+from web import compare, errors, login, pages, tryit, uploads
 from web.api import hf, hub_commit, hub_repos, lfs, signatures, v1, xet
 from web.services import Services
 
@@ -48,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if services.generation is not None:
+                await services.generation.close()
             services.close()
 
     app = FastAPI(
@@ -66,7 +68,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1.router)
     app.include_router(uploads.api_router)
     app.include_router(signatures.router)
+    app.include_router(compare.api_router)
     app.include_router(pages.router)
+    app.include_router(compare.page_router)
+    app.include_router(tryit.api_router)
+    app.include_router(tryit.page_router)
     app.include_router(uploads.page_router)
     app.include_router(login.router)
     app.include_router(hf.router)

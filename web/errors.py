@@ -9,6 +9,7 @@ subclasses for bad input, and they map here.
 from __future__ import annotations
 
 import logging
+import math
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -59,6 +60,8 @@ def install(app: FastAPI) -> None:
             return hub_error(error, request).response()
         status, code = errors.status_of(error)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(error, errors.TooManyRequestsError):
+            headers = {"Retry-After": str(max(1, math.ceil(error.retry_after_s)))}
         return _answer(request, status, code, str(error), headers)
 
     @app.exception_handler(StarletteHTTPException)

@@ -14,6 +14,7 @@ from markdown_it import MarkdownIt
 from starlette.concurrency import run_in_threadpool
 
 from registry.architectures import allowlist
+from registry.architectures.breakdown import parameter_breakdown
 from registry.catalog.queries import (
     SORT_KEYS,
     SearchFilters,
@@ -26,6 +27,7 @@ from registry.preset.card import split_front_matter
 from registry.preset.format import PresetKind, detect_kind
 from registry.preset.validate import architecture_arguments
 from registry.records import PresetDetail, SearchPage, SignatureInfo
+from web import tryit
 from web.api import common
 from web.auth import (
     TOKEN_COOKIE,
@@ -33,6 +35,7 @@ from web.auth import (
     PrincipalDep,
     csrf_token,
 )
+from web.charts import Chart, parameter_chart
 from web.rendering import SECURITY_HEADERS, give_csrf_cookie, render
 from web.services import Services, ServicesDep
 
@@ -141,8 +144,8 @@ def _catalog_page(
 # === One preset ===
 
 
-def _config_rows(tree: Path) -> list[tuple[str, str]]:
-    """The backbone's constructor arguments as (name, value) rows.
+def _arguments(tree: Path) -> dict[str, Any] | None:
+    """The backbone's constructor arguments.
 
     A keras-hub preset's come from its `config.json`; a transformers checkpoint's
     are the ones this registry derives from its config and tensor shapes, so both
@@ -155,8 +158,13 @@ def _config_rows(tree: Path) -> list[tuple[str, str]]:
         else:
             arguments = config.get("config")
     except PresetFormatError:
-        return []
-    if not isinstance(arguments, dict):
+        return None
+    return arguments if isinstance(arguments, dict) else None
+
+
+def _config_rows(arguments: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The backbone's constructor arguments as (name, value) rows."""
+    if arguments is None:
         return []
     rows = []
     for key, raw in arguments.items():
@@ -166,6 +174,18 @@ def _config_rows(tree: Path) -> list[tuple[str, str]]:
         if isinstance(value, str | int | float | bool) or value is None:
             rows.append((str(key), str(value)))
     return rows[:40]
+
+
+def _parameter_chart(architecture: str | None, arguments: dict[str, Any] | None) -> Chart | None:
+    """Where the parameters are, from the architecture's weight table (None if
+    the arguments build no model of an allowed architecture)."""
+    spec = allowlist.spec_named(architecture) if architecture else None
+    if spec is None or arguments is None:
+        return None
+    try:
+        return parameter_chart(parameter_breakdown(spec, arguments))
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 def _model_card(tree: Path) -> str | None:
@@ -236,6 +256,8 @@ async def preset_page(
     lineage = await run_in_threadpool(_lineage, svc, who, detail)
     signed = await run_in_threadpool(_signatures, svc, who, detail)
     config_rows: list[tuple[str, str]] = []
+    chart = None
+    box = None
     card = None
     problem = None
     latest = detail.latest_revision
@@ -243,7 +265,10 @@ async def preset_page(
         try:
             found = await run_in_threadpool(common.revision, svc, who, namespace, name, latest)
             resolved = await common.materialize(svc, found)
-            config_rows = await run_in_threadpool(_config_rows, resolved.path)
+            arguments = await run_in_threadpool(_arguments, resolved.path)
+            config_rows = _config_rows(arguments)
+            chart = _parameter_chart(detail.architecture, arguments)
+            box = await run_in_threadpool(tryit.try_box, svc, who, detail, resolved.path)
             card = await run_in_threadpool(_model_card, resolved.path)
         except RegistryError as error:
             problem = str(error)
@@ -256,6 +281,8 @@ async def preset_page(
             "preset": detail,
             "latest": next((r for r in detail.revisions if r.digest == latest), None),
             "config_rows": config_rows,
+            "chart": chart,
+            "box": box,
             "card": card,
             "problem": problem,
             "snippets": _snippets(request, detail),

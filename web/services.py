@@ -18,6 +18,7 @@ from registry.resolver.mirror import Mirror
 from registry.resolver.resolve import Resolver
 from registry.trust.policy import parse_policy
 from web.cache import ResponseCache
+from web.generation import GenerationPool
 
 
 @dataclass
@@ -27,6 +28,9 @@ class Services:
     limits: Limits
     cache: ResponseCache
     mirror: Mirror | None = None  # REGISTRY_HF_UPSTREAM
+    # The "Try it" box's workers (None with REGISTRY_TRY_WORKERS=0); they start
+    # with its first request.
+    generation: GenerationPool | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -40,6 +44,7 @@ class Services:
             limits=Limits.from_env(),
             cache=ResponseCache(resolver.catalog),
             mirror=Mirror.from_settings(settings, resolver),
+            generation=GenerationPool(settings.try_limits) if settings.try_limits.workers else None,
         )
 
     def close(self) -> None:

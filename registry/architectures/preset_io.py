@@ -29,6 +29,13 @@ def install(load: Load, save: Save) -> None:
     _installed.update(load=load, save=save)
 
 
+def install_task_loader(load_task: Load) -> None:
+    """Set the function task classes' `from_preset` calls
+    (`load_task(preset, cls=, load_weights=, overrides=)`): a causal LM's
+    backbone and tokenizer come from one verified preset directory."""
+    _installed.update(load_task=load_task)
+
+
 def _get(name: str) -> Any:
     if name not in _installed:
         raise RuntimeError(
@@ -53,3 +60,17 @@ def load(
 
 def save(backbone: object, preset_dir: str | os.PathLike[str]) -> None:
     _get("save")(backbone, preset_dir)
+
+
+def load_task(
+    preset: str | os.PathLike[str],
+    *,
+    cls: type[_Backbone],
+    load_weights: bool,
+    overrides: dict[str, Any],
+) -> _Backbone:
+    """A task (`CausalLM`) of a preset, through the installed task loader."""
+    task: _Backbone = _get("load_task")(
+        preset, cls=cls, load_weights=load_weights, overrides=overrides
+    )
+    return task

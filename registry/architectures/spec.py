@@ -3,12 +3,12 @@
 Each architecture folder (`gpt2/`, `bert/`, ...) has a `spec.py` whose `SPEC` is
 an `ArchitectureSpec`: the names configs may give its class, its arguments, the
 shape of every dataset of its `model.weights.h5` (keras-hub's names), its
-built-in presets, and how a transformers checkpoint maps onto it; the folders
-share one layout (`weights.py`, `convert.py`, `presets.py`), from which
-`keras_hub_spec` assembles it. A server validating an upload reads these
-tables and never builds a model; loaders, validators, the catalog and the web
-pages find architectures only through `registry.architectures.allowlist`,
-which collects every folder's `SPEC`.
+built-in presets, how a transformers checkpoint maps onto it, and its
+tokenizers; the folders share one layout (`weights.py`, `convert.py`,
+`presets.py`, `tokenizer.py`), from which `keras_hub_spec` assembles it. A
+server validating an upload reads these tables and never builds a model;
+loaders, validators, the catalog and the web pages find architectures only
+through `registry.architectures.allowlist`, which collects every folder's `SPEC`.
 Tests compare the tables with built models, so they cannot drift from the Keras
 code.
 """
@@ -140,6 +140,23 @@ class TaskSpec:
 
 
 @dataclass(frozen=True)
+class TokenizerSpec:
+    """A keras-hub tokenizer class of this architecture, and this registry's class of the name.
+
+    A preset's `tokenizer.json` names keras-hub's class; the registry builds its
+    own class of the same name, defined in `module` (the folder's `tokenizer.py`),
+    which imports no Keras.
+    """
+
+    class_name: str  # "GPT2Tokenizer"
+    module: str  # registry.architectures.gpt2.tokenizer
+    # Every `registered_name` and `module` a `tokenizer.json` may give the class;
+    # `save_to_preset` writes the first of each (keras-hub's own).
+    registered_names: tuple[str, ...]
+    config_modules: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ArchitectureSpec:
     """One allow-listed backbone class: its names, arguments, weights and presets."""
 
@@ -159,6 +176,7 @@ class ArchitectureSpec:
     # The constructor's inputs, in the order a snippet shows them.
     inputs: tuple[str, ...] = ("token_ids", "padding_mask")
     tags: tuple[str, ...] = ()
+    tokenizers: tuple[TokenizerSpec, ...] = ()
 
     def parameter_count(self, arguments: Mapping[str, Any]) -> int:
         return sum(math.prod(shape) for shape in self.h5_shapes(arguments).values())
@@ -204,6 +222,7 @@ def keras_hub_spec(
     weights: WeightsModule,
     convert: ConvertModule | None = None,
     legacy_modules: tuple[str, ...] = (),
+    tokenizers: Mapping[str, str] | None = None,
     **fields: Any,
 ) -> ArchitectureSpec:
     """The spec of the backbone in `package`'s `backbone.py`, a class keras-hub defines too.
@@ -221,6 +240,10 @@ def keras_hub_spec(
         weights: the folder's `weights` module.
         convert: the folder's `convert` module, if transformers checkpoints convert.
         legacy_modules: modules this registry wrote into configs before.
+        tokenizers: keras-hub's tokenizer classes of the architecture, each
+            with its module under `keras_hub.src.models`
+            (`{"GPT2Tokenizer": "gpt2.gpt2_tokenizer"}`); the folder's
+            `tokenizer.py` defines a class of each name.
         **fields: `ArchitectureSpec`'s other fields (`presets`, `tasks`, `inputs`, `tags`).
     """
     backbone_module = f"{package}.backbone"
@@ -248,5 +271,20 @@ def keras_hub_spec(
         check_arguments=weights.check_arguments,
         h5_shapes=weights.h5_shapes,
         transformers=transformers,
+        tokenizers=tuple(
+            keras_hub_tokenizer(package, name, module)
+            for name, module in (tokenizers or {}).items()
+        ),
         **fields,
+    )
+
+
+def keras_hub_tokenizer(package: str, class_name: str, module: str) -> TokenizerSpec:
+    """The spec of keras-hub's tokenizer `class_name` (in `keras_hub.src.models.<module>`),
+    which `package`'s `tokenizer.py` defines too."""
+    return TokenizerSpec(
+        class_name=class_name,
+        module=f"{package}.tokenizer",
+        registered_names=tuple(f"{hub}>{class_name}" for hub in KERAS_HUB_PACKAGES),
+        config_modules=tuple(f"{hub}.src.models.{module}" for hub in KERAS_HUB_PACKAGES),
     )

@@ -64,6 +64,29 @@ def causal_padding_mask(padding_mask: Any, sequence_length: Any) -> Any:
     return ops.logical_and(keys, causal[None, None, :, :])  # (B, 1, T, S)
 
 
+def cached_causal_mask(
+    start: Any, query_length: Any, key_length: Any, sliding_window: int | None = None
+) -> Any:
+    """Which cache entries each new token may attend to, during cached decoding.
+
+    The `query_length` new tokens sit at positions `start, start + 1, ...` of a
+    key/value cache `key_length` long: query `t` may attend to key `s` when
+    `s <= start + t` and, with a sliding window, `start + t - s < sliding_window`.
+    No padding mask is needed: generation packs each prompt at the start of its
+    row, so every position before a query holds a real token by the time it is
+    attended to (entries past a row's prompt are rewritten before they are).
+
+    Returns:
+        A boolean tensor of shape `(query_length, key_length)`.
+    """
+    queries = ops.add(ops.arange(query_length, dtype="int32"), ops.cast(start, "int32"))
+    distance = ops.subtract(queries[:, None], ops.arange(key_length, dtype="int32")[None, :])
+    allowed = ops.greater_equal(distance, 0)  # (T, S)
+    if sliding_window is not None:
+        allowed = ops.logical_and(allowed, ops.less(distance, sliding_window))
+    return allowed
+
+
 class PositionEmbedding(keras.layers.Layer):
     """Learned position embeddings, sliced to the input's sequence length."""
 
@@ -85,11 +108,12 @@ class PositionEmbedding(keras.layers.Layer):
             trainable=True,
         )
 
-    def call(self, inputs: Any) -> Any:
+    def call(self, inputs: Any, start_index: Any = 0) -> Any:
+        """The embeddings of positions `start_index, ...`, shaped like `inputs`."""
         shape = ops.shape(inputs)
         positions = ops.slice(
             ops.convert_to_tensor(self.position_embeddings),
-            (0, 0),
+            (start_index, 0),
             (shape[-2], shape[-1]),
         )
         return ops.broadcast_to(positions, shape)
@@ -162,6 +186,33 @@ class SelfAttention(keras.layers.Layer):
         query = self.query_dense(x)  # (B, T, H, D)
         key = self.key_dense(x)  # (B, S, H, D)
         value = self.value_dense(x)  # (B, S, H, D)
+        return self._attend(query, key, value, attention_mask, training)
+
+    def call_cached(self, x: Any, key_cache: Any, value_cache: Any, start: Any) -> Any:
+        """Attention of `x`'s tokens (at positions `start, ...`) over a key/value cache.
+
+        Args:
+            x: `(batch, new, hidden)`, the new tokens' hidden states.
+            key_cache: `(batch, length, heads, head_dim)`, this layer's keys so far.
+            value_cache: the same shape, its values.
+            start: int tensor, the position of `x`'s first token.
+
+        Returns:
+            `(output, key_cache, value_cache)`: the attention output `(batch,
+            new, hidden)` and the caches with the new tokens' keys and values
+            written at `start`.
+        """
+        query = self.query_dense(x)  # (B, T, H, D)
+        key_cache = ops.slice_update(key_cache, (0, start, 0, 0), self.key_dense(x))
+        value_cache = ops.slice_update(value_cache, (0, start, 0, 0), self.value_dense(x))
+        mask = cached_causal_mask(start, ops.shape(x)[1], ops.shape(key_cache)[1])
+        output = self._attend(query, key_cache, value_cache, mask[None, None], False)
+        return output, key_cache, value_cache
+
+    def _attend(
+        self, query: Any, key: Any, value: Any, attention_mask: Any, training: bool | None
+    ) -> Any:
+        """The attention of `query` over `key` and `value` where the mask allows it."""
         query = ops.multiply(query, ops.cast(1.0 / math.sqrt(self.head_dim), query.dtype))
         scores = ops.einsum("bthd,bshd->bhts", query, key)  # (B, H, T, S)
         scores = ops.where(attention_mask, ops.cast(scores, "float32"), _MASKED_SCORE)
@@ -306,3 +357,17 @@ class TransformerDecoder(TransformerBlock):
 
     def attention_mask(self, padding_mask: Any, sequence_length: Any) -> Any:
         return causal_padding_mask(padding_mask, sequence_length)  # (B, 1, T, S)
+
+    def call_cached(self, x: Any, key_cache: Any, value_cache: Any, start: Any) -> Any:
+        """The block on new tokens at positions `start, ...`, attending over a cache.
+
+        Inference only (no dropout); the same computation as `call` for those
+        tokens. Returns `(output, key_cache, value_cache)` (see
+        `SelfAttention.call_cached`).
+        """
+        attended, key_cache, value_cache = self._self_attention_layer.call_cached(
+            self._self_attention_layer_norm(x), key_cache, value_cache, start
+        )
+        x = attended + x  # (B, T, hidden)
+        x = self._feedforward(self._feedforward_layer_norm(x)) + x
+        return x, key_cache, value_cache

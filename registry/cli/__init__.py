@@ -8,6 +8,7 @@
 | `auth.py` | whoami, token create/list/revoke |
 | `server.py` | serve, db upgrade |
 | `trust.py` | sign, signatures, export, key add |
+| `generate.py` | generate |
 
 Keras is imported only by the verbs that build models, so `registry --help`
 starts quickly.
@@ -20,7 +21,7 @@ from typing import Annotated
 
 import typer
 
-from registry.cli import auth, catalog, server, store, trust
+from registry.cli import auth, catalog, generate, server, store, trust
 from registry.cli.shell import state, stdout, warn
 from registry.errors import RegistryError
 from registry.version import __version__
@@ -32,7 +33,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for verbs in (store.app, catalog.app, auth.app, server.app, trust.app):
+for verbs in (store.app, catalog.app, auth.app, server.app, trust.app, generate.app):
     app.add_typer(verbs)
 
 

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from registry import lockfile
 from registry.catalog.queries import SearchFilters
@@ -44,9 +44,12 @@ from registry.xet.cas import XorbStore
 
 if TYPE_CHECKING:
     from registry.architectures.backbone import Backbone
+    from registry.architectures.causal_lm import CausalLM
 
 
 Keys = Sequence[str | os.PathLike[str]]  # public key files
+Task = Literal["backbone", "causal_lm"]
+TASKS: tuple[Task, ...] = ("backbone", "causal_lm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,45 +132,90 @@ class Registry:
 
     # === Loading ===
 
+    @overload
     def load(
         self,
         name_or_handle: str,
         *,
+        task: Literal["backbone"] = ...,
+        revision: str | None = ...,
+        load_weights: bool = ...,
+        dtype: Any = ...,
+        verify: Verify = ...,
+    ) -> Backbone: ...
+
+    @overload
+    def load(
+        self,
+        name_or_handle: str,
+        *,
+        task: Literal["causal_lm"],
+        revision: str | None = ...,
+        load_weights: bool = ...,
+        dtype: Any = ...,
+        verify: Verify = ...,
+    ) -> CausalLM: ...
+
+    def load(
+        self,
+        name_or_handle: str,
+        *,
+        task: Task = "backbone",
         revision: str | None = None,
         load_weights: bool = True,
         dtype: Any = None,
         verify: Verify = "fast",
-    ) -> Backbone:
-        """A ready backbone, its files verified against the recorded digests.
+    ) -> Backbone | CausalLM:
+        """A ready model, its files verified against the recorded digests.
 
         Args:
             name_or_handle: a catalog name, `kaggle://`, `hf://` or a directory.
+            task: "backbone" (the default), or "causal_lm": the backbone with
+                its tokenizer and language-model head, which generates text
+                (`GPT2CausalLM`, `LlamaCausalLM`, `GemmaCausalLM`).
             revision: an alias or a revision digest (prefix) of a catalog preset.
             load_weights: load the weights (else fresh ones).
             dtype: override the preset's dtype (e.g. "bfloat16").
             verify: "fast" (size, mtime, inode since the last full hash), "full"
                 (rehash every file) or False.
 
+        Raises:
+            UnsupportedArchitectureError: `task="causal_lm"` on a preset of an
+                architecture with no causal LM (BERT).
+            ValueError: an unknown `task`.
+
         Example:
             ```python
             backbone = Registry().load("gpt2_tiny_demo", verify="full")
+            lm = Registry().load("gpt2_tiny_demo", task="causal_lm")
+            lm.generate("The registry", max_length=20)
             ```
         """
-        from registry.architectures.backbone import Backbone
-        from registry.resolver.load import load_backbone
+        from registry.resolver.load import load_backbone, load_causal_lm
 
+        if task not in TASKS:
+            raise ValueError(
+                f"Unknown task {task!r}; use one of {list(TASKS)}. Received: task={task!r}"
+            )
         target = f"{name_or_handle}@{revision}" if revision else name_or_handle
         overrides = {"dtype": dtype} if dtype is not None else {}
-        backbone = load_backbone(
-            target,
-            cls=Backbone,
-            load_weights=load_weights,
-            overrides=overrides,
-            verify=verify,
-            resolver=self.resolver,
-        )
+        model: Backbone | CausalLM
+        if task == "causal_lm":
+            from registry.architectures.causal_lm import CausalLM
+
+            model = load_causal_lm(
+                target, cls=CausalLM, load_weights=load_weights, overrides=overrides,
+                verify=verify, resolver=self.resolver,
+            )  # fmt: skip
+        else:
+            from registry.architectures.backbone import Backbone
+
+            model = load_backbone(
+                target, cls=Backbone, load_weights=load_weights, overrides=overrides,
+                verify=verify, resolver=self.resolver,
+            )  # fmt: skip
         self._count_download(target)
-        return backbone
+        return model
 
     def _count_download(self, target: str) -> None:
         handle = parse_handle(target)

@@ -39,7 +39,7 @@ SAFETENSORS = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 _SHARD = re.compile(r"^model-\d{5}-of-\d{5}\.safetensors$")
 # Plain-text or JSON files a preset may carry besides its weights.
-_DATA_SUFFIXES = frozenset({".json", ".txt", ".md", ".model", ".vocab"})
+_DATA_SUFFIXES = frozenset({".json", ".txt", ".md", ".model", ".vocab", ".spm"})
 _DATA_NAMES = frozenset({".gitattributes", "LICENSE", "NOTICE"})
 _MAX_PATH_BYTES = 512
 _MAX_DEPTH = 8

@@ -205,6 +205,7 @@ HUB_PRESET_PATTERNS = (
     "*.md",
     "*.model",
     "*.vocab",
+    "*.spm",  # keras-hub's SentencePiece vocabularies (Gemma, Llama 2)
     "model.weights.h5",
     "model.safetensors",
     "model-*-of-*.safetensors",

@@ -26,7 +26,8 @@ from registry.catalog.service import (
     token_use_is_stale,
 )
 from registry.errors import AliasExistsError, CatalogError, InvalidNameError, PresetExistsError
-from registry.preset.manifest import FileEntry, Manifest
+from registry.preset.demo import demo_preset_dir
+from registry.preset.manifest import FileEntry, Manifest, build_manifest
 
 SPEC = PresetSpec(namespace="team", name="shared", architecture="GPT2Backbone", owner="alice")
 MANIFEST = Manifest(
@@ -106,9 +107,8 @@ def test_revision_and_files_land_together_or_not_at_all(catalog: Catalog) -> Non
             select(func.count()).select_from(Revision).where(Revision.preset_id == preset_id)
         )
         assert session.scalar(revisions) == 0
-        assert (
-            session.scalar(select(func.count()).select_from(RevisionFile)) == 4
-        )  # the demo's only
+        demo_files = len(build_manifest(demo_preset_dir()).files)
+        assert session.scalar(select(func.count()).select_from(RevisionFile)) == demo_files
         assert session.get(Blob, "c" * 64) is None
 
 

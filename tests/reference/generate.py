@@ -37,16 +37,18 @@ HERE = Path(__file__).resolve().parent
 _NOT_CASES = frozenset({"cases", "generate", "test_reference"})
 
 
-def _collect() -> list[Case]:
-    """Every module of this folder with a `CASES` list (one per architecture)."""
+def _collect(kind: str = "CASES") -> list[Case]:
+    """The list `kind` of every module of this folder that has one (one per architecture)."""
     found: list[Case] = []
     for info in sorted(pkgutil.iter_modules([str(HERE)]), key=lambda info: info.name):
         if info.name not in _NOT_CASES:
-            found += importlib.import_module(f"tests.reference.{info.name}").CASES
+            found += getattr(importlib.import_module(f"tests.reference.{info.name}"), kind, [])
     return found
 
 
-CASES = _collect()
+CASES = _collect()  # backbone presets: the tests load each one
+# Tokenizers without weights (tests/reference/tokenizers.py): written here too.
+TOKENIZER_CASES = _collect("TOKENIZER_CASES")
 
 
 def data_files(root: Path = HERE) -> list[Path]:
@@ -77,7 +79,7 @@ def write_case_table(root: Path = HERE) -> None:
         "<!-- cases: rewritten by generate.py from each case's description -->",
         "<!-- end of cases -->",
     )
-    rows = [f"| `{case.name}/` | {case.description} |" for case in CASES]
+    rows = [f"| `{case.name}/` | {case.description} |" for case in [*CASES, *TOKENIZER_CASES]]
     table = "\n".join(["| directory | what wrote it, and its shape |", "|---|---|", *rows])
     before, rest = text.split(start, 1)
     after = rest.split(end, 1)[1]
@@ -88,6 +90,7 @@ def write_versions(root: Path = HERE) -> None:
     from importlib.metadata import version
 
     packages = ("keras", "keras-hub", "tensorflow", "transformers", "torch", "numpy")
+    packages += ("tokenizers", "sentencepiece")  # the tokenizer cases
     body = {name: version(name) for name in packages}
     (root / "versions.json").write_text(json.dumps(body, indent=2) + "\n")
 
@@ -104,12 +107,13 @@ def main() -> None:
         write_case_table()
         return
     chosen = {name for name in args.only.split(",") if name}
-    unknown = chosen - {case.name for case in CASES}
+    cases = [*CASES, *TOKENIZER_CASES]
+    unknown = chosen - {case.name for case in cases}
     if unknown:
         raise SystemExit(
-            f"unknown case(s) {sorted(unknown)}; choose from {[c.name for c in CASES]}"
+            f"unknown case(s) {sorted(unknown)}; choose from {[c.name for c in cases]}"
         )
-    for case in CASES:
+    for case in cases:
         if chosen and case.name not in chosen:
             continue
         directory = HERE / case.name

@@ -9,6 +9,7 @@ Screenshots of the catalog and the preset page are saved as artifacts
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,7 +53,7 @@ def test_browse_search_sign_in_upload(page, live: LiveServer, keras_hub_preset: 
     page.click("text=gpt2_tiny_demo")
     page.wait_for_url("**/presets/keras/gpt2_tiny_demo")
     assert page.locator("h2#card-h").inner_text() == "Model card"
-    assert page.locator("table.files tbody tr").count() == 4
+    assert page.locator("table.files tbody tr").count() == 7  # 4 files, and the tokenizer's 3
     page.screenshot(path=str(ARTIFACTS / "preset.png"), full_page=True)
 
     page.click("text=Upload")
@@ -83,3 +84,33 @@ def test_the_catalog_fits_a_phone(page, live: LiveServer) -> None:  # type: igno
         overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
         assert not overflow, f"{path} scrolls sideways on a phone"
     page.screenshot(path=str(ARTIFACTS / "preset-phone.png"), full_page=True)
+
+
+def test_try_it_streams_tokens_into_the_page(page, live: LiveServer) -> None:  # type: ignore[no-untyped-def]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.goto(live.url + "/presets/keras/gpt2_tiny_demo")
+    page.fill("#try-prompt", "the cat sat on")
+    page.fill("input[name=max_new_tokens]", "40")
+    # Count what the page's output holds each time it changes: several steps
+    # mean the text arrived token by token, not as one answer.
+    page.evaluate("""() => {
+        window.seen = [];
+        new MutationObserver(() => window.seen.push(
+            document.getElementById("try-text").textContent.length
+        )).observe(document.getElementById("try-text"), {childList: true, characterData: true,
+                                                        subtree: true});
+    }""")
+    page.click("#try-run")
+    assert page.locator("#try-stop").is_visible()
+    # A locator, not wait_for_function: the page's CSP refuses the eval that polls with.
+    sync_api = pytest.importorskip("playwright.sync_api")
+    done = re.compile(r"tokens? in [0-9.]+ s")
+    sync_api.expect(page.locator("#try-status")).to_contain_text(done, timeout=240_000)
+    status = page.inner_text("#try-status")
+    assert "40 tokens in" in status or "(end)" in status, status
+    lengths = page.evaluate("window.seen")
+    assert len(set(lengths)) > 3, lengths  # the text grew in steps
+    assert page.inner_text("#try-text").strip()
+    assert not page.locator("#try-stop").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "try-it.png"), full_page=True)
+    page.locator("section.try-it").screenshot(path=str(ARTIFACTS / "try-it-box.png"))

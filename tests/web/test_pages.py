@@ -65,6 +65,15 @@ def test_preset_page(client: TestClient) -> None:
     assert "model.weights.h5" in text and "Registry(" in text and "HF_ENDPOINT" in text
     assert "from_preset(&#34;hf://keras/gpt2_tiny_demo&#34;)" in text
     assert "78.1K parameters" in text
+    # Where the parameters are: an SVG drawn by the server, every category, adding up.
+    chart = text[text.index('<section aria-labelledby="params-h">') :]
+    chart = chart[: chart.index("</section>")]
+    assert "<svg" in chart and "<script" not in chart
+    parameters = client.get("/api/v1/presets/keras/gpt2_tiny_demo").json()["parameter_count"]
+    assert f'<h2 id="params-h">Parameters <small>{parameters:,}</small></h2>' in chart
+    for label in ("Embeddings", "Attention", "Feed-forward", "Norms"):
+        assert label in chart
+    assert "Blocks 0-1, each" in chart and 'class="cat-attention"' in chart
     missing = client.get("/presets/keras/absent", headers=HTML)
     assert missing.status_code == 404 and "Not found" in missing.text
     unsynced = client.get("/presets/keras/gpt2_base_en")

@@ -20,6 +20,7 @@ SPEC = keras_hub_spec(
     ),
     weights=weights,
     convert=convert,
+    tokenizers={"BertTokenizer": "bert.bert_tokenizer"},
     presets=PRESETS,
     tags=("bert",),
 )

@@ -18,6 +18,7 @@ import numpy as np
 from keras import ops
 
 from registry.architectures.initializers import skippable
+from registry.architectures.transformer import cached_causal_mask
 
 
 def attention_mask(padding_mask: Any, sequence_length: Any, sliding_window: int | None) -> Any:
@@ -84,10 +85,13 @@ class RotaryEmbedding(keras.layers.Layer):
         super().__init__(**kwargs)
         self.max_wavelength = max_wavelength
 
-    def call(self, x: Any) -> Any:
+    def call(self, x: Any, start_index: Any = 0) -> Any:
+        """Rotate `x` as the tokens at positions `start_index, start_index + 1, ...`."""
         shape = ops.shape(x)
         head_dim = shape[-1]
         positions = ops.arange(shape[1], dtype="float32")  # (T,)
+        if not isinstance(start_index, int) or start_index:
+            positions = ops.add(positions, ops.cast(start_index, "float32"))
         exponents = ops.arange(0, head_dim, 2, dtype="float32") / ops.cast(head_dim, "float32")
         inverse_frequencies = ops.power(ops.cast(self.max_wavelength, "float32"), -exponents)
         angles = positions[:, None] * inverse_frequencies[None, :]  # (T, D / 2)
@@ -167,10 +171,49 @@ class GemmaAttention(keras.layers.Layer):
         self.output_dense.build((None, None, self.num_query_heads, self.head_dim))
 
     def call(self, x: Any, attention_mask: Any, training: bool | None = None) -> Any:
-        groups = self.num_query_heads // self.num_key_value_heads
+        # `attention_mask`: (B, T, S) booleans, True where query t may see key s.
         query = self.rope_layer(self.query_dense(x))  # (B, T, N, H)
         key = self.rope_layer(self.key_dense(x))  # (B, S, K, H)
         value = self.value_dense(x)  # (B, S, K, H)
+        return self._attend(query, key, value, attention_mask, training)
+
+    def call_cached(
+        self,
+        x: Any,
+        key_cache: Any,
+        value_cache: Any,
+        start: Any,
+        sliding_window: int | None = None,
+    ) -> Any:
+        """Attention of `x`'s tokens (at positions `start, ...`) over a key/value cache.
+
+        Args:
+            x: `(batch, new, hidden)`, the new tokens' hidden states.
+            key_cache: `(batch, length, key_value_heads, head_dim)`, rotated keys so far.
+            value_cache: the same shape, the values so far.
+            start: int tensor, the position of `x`'s first token.
+            sliding_window: attend only to the last this many positions (the
+                query's own included), if set.
+
+        Returns:
+            `(output, key_cache, value_cache)`, the caches with the new tokens'
+            keys and values written at `start`.
+        """
+        query = self.rope_layer(self.query_dense(x), start_index=start)  # (B, T, N, H)
+        key = self.rope_layer(self.key_dense(x), start_index=start)  # (B, T, K, H)
+        key_cache = ops.slice_update(key_cache, (0, start, 0, 0), key)
+        value_cache = ops.slice_update(value_cache, (0, start, 0, 0), self.value_dense(x))
+        mask = cached_causal_mask(
+            start, ops.shape(x)[1], ops.shape(key_cache)[1], sliding_window
+        )  # (T, S)
+        output = self._attend(query, key_cache, value_cache, mask[None], False)
+        return output, key_cache, value_cache
+
+    def _attend(
+        self, query: Any, key: Any, value: Any, attention_mask: Any, training: bool | None
+    ) -> Any:
+        """Grouped-query attention of `query` over `key` and `value` where the mask allows."""
+        groups = self.num_query_heads // self.num_key_value_heads
         query = query * ops.cast(1 / np.sqrt(self.head_dim), query.dtype)
         batch, length = ops.shape(query)[0], ops.shape(query)[1]
         query = ops.reshape(
@@ -296,12 +339,31 @@ class GemmaDecoderBlock(keras.layers.Layer):
             attended = self.attention_dropout(attended, training=training)
         x = x + attended  # (B, T, hidden)
 
+        return x + self._feedforward(x)
+
+    def call_cached(self, x: Any, key_cache: Any, value_cache: Any, start: Any) -> Any:
+        """The block on new tokens at positions `start, ...`, attending over a cache.
+
+        Inference only (no dropout); the same computation as `call` for those
+        tokens, sliding window and soft cap included. Returns `(output,
+        key_cache, value_cache)` (see `GemmaAttention.call_cached`).
+        """
+        attended, key_cache, value_cache = self.attention.call_cached(
+            self.pre_attention_norm(x), key_cache, value_cache, start, self.sliding_window_size
+        )
+        if self.post_attention_norm is not None:
+            attended = self.post_attention_norm(attended)
+        x = x + attended  # (B, T, hidden)
+        return x + self._feedforward(x), key_cache, value_cache
+
+    def _feedforward(self, x: Any) -> Any:
+        """The GeGLU network on the normed `x`, then its norm (Gemma 2)."""
         normed = self.pre_ffw_norm(x)
         gate = keras.activations.gelu(self.gating_ffw(normed), approximate=True)
         hidden = self.ffw_linear(gate * self.gating_ffw_2(normed))  # (B, T, hidden)
         if self.post_ffw_norm is not None:
             hidden = self.post_ffw_norm(hidden)
-        return x + hidden
+        return hidden
 
     def compute_output_shape(self, inputs_shape: tuple[int | None, ...]) -> Any:
         return inputs_shape

@@ -22,6 +22,7 @@ SPEC = keras_hub_spec(
     {"GemmaBackbone": "gemma.gemma_backbone"},
     weights=weights,
     convert=convert,
+    tokenizers={"GemmaTokenizer": "gemma.gemma_tokenizer"},
     presets=PRESETS,
     tags=("gemma",),
 )

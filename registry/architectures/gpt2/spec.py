@@ -14,6 +14,7 @@ SPEC = keras_hub_spec(
     legacy_modules=("registry.architectures.gpt2",),
     weights=weights,
     convert=convert,
+    tokenizers={"GPT2Tokenizer": "gpt2.gpt2_tokenizer"},
     presets=PRESETS,
     tags=("gpt2",),
 )

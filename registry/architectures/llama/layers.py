@@ -17,7 +17,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from registry.architectures.transformer import causal_padding_mask
+from registry.architectures.transformer import cached_causal_mask, causal_padding_mask
 
 
 class LlamaLayerNorm(keras.layers.Layer):
@@ -116,9 +116,12 @@ class LlamaRotaryEmbedding(keras.layers.Layer):
         )
         return ops.where(is_middle, smoothed, inverse)
 
-    def call(self, x: Any) -> Any:
+    def call(self, x: Any, start_index: Any = 0) -> Any:
+        """Rotate `x` as the tokens at positions `start_index, start_index + 1, ...`."""
         rotary_dim = x.shape[-1]
         positions = ops.arange(ops.shape(x)[1], dtype="float32")  # (T,)
+        if not isinstance(start_index, int) or start_index:
+            positions = ops.add(positions, ops.cast(start_index, "float32"))
         angles = ops.einsum("t,f->tf", positions, self.inverse_frequencies(rotary_dim))
         angles = ops.concatenate([angles, angles], axis=-1)[None, :, None, :]  # (1, T, 1, D)
         cos = ops.cast(ops.cos(angles), self.compute_dtype)
@@ -232,10 +235,39 @@ class LlamaAttention(keras.layers.Layer):
 
     def call(self, x: Any, attention_mask: Any, training: bool | None = None) -> Any:
         # `attention_mask`: (B, 1, T, S) booleans, True where query t may see key s.
-        batch, length = ops.shape(x)[0], ops.shape(x)[1]
         query = self.rotary_embedding_layer(self._query_dense(x))  # (B, T, Hq, D)
         key = self.rotary_embedding_layer(self._key_dense(x))  # (B, S, Hkv, D)
         value = self._value_dense(x)  # (B, S, Hkv, D)
+        return self._attend(query, key, value, attention_mask, training)
+
+    def call_cached(self, x: Any, key_cache: Any, value_cache: Any, start: Any) -> Any:
+        """Attention of `x`'s tokens (at positions `start, ...`) over a key/value cache.
+
+        Args:
+            x: `(batch, new, hidden)`, the new tokens' hidden states.
+            key_cache: `(batch, length, key_value_heads, head_dim)`, rotated keys so far.
+            value_cache: the same shape, the values so far.
+            start: int tensor, the position of `x`'s first token.
+
+        Returns:
+            `(output, key_cache, value_cache)`, the caches with the new tokens'
+            keys and values written at `start`.
+        """
+        query = self.rotary_embedding_layer(
+            self._query_dense(x), start_index=start
+        )  # (B, T, Hq, D)
+        key = self.rotary_embedding_layer(self._key_dense(x), start_index=start)  # (B, T, Hkv, D)
+        key_cache = ops.slice_update(key_cache, (0, start, 0, 0), key)
+        value_cache = ops.slice_update(value_cache, (0, start, 0, 0), self._value_dense(x))
+        mask = cached_causal_mask(start, ops.shape(x)[1], ops.shape(key_cache)[1])
+        output = self._attend(query, key_cache, value_cache, mask[None, None], False)
+        return output, key_cache, value_cache
+
+    def _attend(
+        self, query: Any, key: Any, value: Any, attention_mask: Any, training: bool | None
+    ) -> Any:
+        """Grouped-query attention of `query` over `key` and `value` where the mask allows."""
+        batch, length = ops.shape(query)[0], ops.shape(query)[1]
         grouped_shape = (batch, length, self.num_key_value_heads, self.groups, self.head_dim)
         query = ops.reshape(query, grouped_shape)  # (B, T, Hkv, G, D)
         scores = ops.einsum("btvgh,bsvh->bvgts", query, key)  # (B, Hkv, G, T, S)
@@ -355,15 +387,28 @@ class LlamaTransformerDecoder(keras.layers.Layer):
         x = self._self_attention_layernorm(x)
         x = self._self_attention_layer(x, attention_mask=mask, training=training)
         x = ops.add(self._self_attention_dropout(x, training=training), residual)
+        return ops.add(self._feedforward(self._feedforward_layernorm(x)), x)
 
-        residual = x
-        x = self._feedforward_layernorm(x)
+    def call_cached(self, x: Any, key_cache: Any, value_cache: Any, start: Any) -> Any:
+        """The block on new tokens at positions `start, ...`, attending over a cache.
+
+        Inference only (no dropout); the same computation as `call` for those
+        tokens. Returns `(output, key_cache, value_cache)` (see
+        `LlamaAttention.call_cached`).
+        """
+        attended, key_cache, value_cache = self._self_attention_layer.call_cached(
+            self._self_attention_layernorm(x), key_cache, value_cache, start
+        )
+        x = ops.add(attended, x)
+        x = ops.add(self._feedforward(self._feedforward_layernorm(x)), x)
+        return x, key_cache, value_cache
+
+    def _feedforward(self, x: Any) -> Any:
         # SiLU in float32, as keras-hub (and torch's own silu kernel) computes it.
         gate = ops.cast(self._feedforward_gate_dense(x), "float32")  # (B, T, F)
         gate = ops.cast(ops.silu(gate), self.compute_dtype)
         x = self._feedforward_intermediate_dense(x)  # (B, T, F)
-        x = self._feedforward_output_dense(ops.multiply(x, gate))  # (B, T, hidden)
-        return ops.add(x, residual)
+        return self._feedforward_output_dense(ops.multiply(x, gate))  # (B, T, hidden)
 
     def compute_output_shape(self, inputs_shape: tuple[int | None, ...]) -> Any:
         return inputs_shape

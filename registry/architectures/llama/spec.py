@@ -17,6 +17,11 @@ SPEC = keras_hub_spec(
     {"LlamaBackbone": "llama.llama_backbone", "Llama3Backbone": "llama3.llama3_backbone"},
     weights=weights,
     convert=convert,
+    # Llama 2 (SentencePiece) and Llama 3 (byte-level BPE).
+    tokenizers={
+        "LlamaTokenizer": "llama.llama_tokenizer",
+        "Llama3Tokenizer": "llama3.llama3_tokenizer",
+    },
     presets=PRESETS,
     tags=("llama",),
 )
