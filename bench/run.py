@@ -40,7 +40,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "mirror": ("Mirroring the Hub", ["--runs", "3"], ["--runs", "1"]),
     "s3": ("Blobs in an S3 bucket", ["--runs", "2"], ["--runs", "1", "--size-mb", "200"]),
     "generate": (
-        "Generation: keras-hub vs this registry vs transformers",
+        "Generating text: tokens per second",
         ["--runs", "3", "--calls", "3"],
         ["--runs", "1", "--calls", "1", "--batch", "1", "--new", "16"],
     ),

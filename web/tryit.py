@@ -192,6 +192,8 @@ async def _whole(pool: GenerationPool, request: GenerateRequest) -> GenerateOut:
     async for event in pool.generate(request):
         if event["event"] == "text":
             pieces.append(event["text"])
+        elif event["event"] == "error" and event.get("kind") == "request":
+            raise GenerationRequestError(event["message"])
         elif event["event"] == "error":
             raise GenerationUnavailableError(event["message"])
         elif event["event"] == "done":

@@ -13,11 +13,13 @@ and the worker answers with events, one per line on its stdout:
     {"id": 7, "event": "loading"}                     (the model was not loaded yet)
     {"id": 7, "event": "text", "text": " the"}        (as tokens arrive)
     {"id": 7, "event": "done", "tokens": 12, "seconds": 0.4, "reason": "length"}
-    {"id": 7, "event": "error", "message": "..."}
+    {"id": 7, "event": "error", "kind": "request", "message": "..."}
 
 `reason` is "length" (max_new_tokens reached), "end" (the model's end token),
-"cancelled" or "time" (deadline_s passed). Every request ends with exactly one
-`done` or `error`. Nothing here imports Keras.
+"cancelled" or "time" (deadline_s passed). An error's `kind` is "request" when
+the request or the preset is at fault (a prompt longer than the model's
+positions, a preset that does not load) and "worker" otherwise. Every request
+ends with exactly one `done` or `error`. Nothing here imports Keras.
 """
 
 from __future__ import annotations

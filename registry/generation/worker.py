@@ -144,8 +144,13 @@ def main(argv: list[str] | None = None) -> None:
     while (request := inbox.requests.get()) is not None:
         try:
             _run(request, models, inbox, channel)
-        except Exception as error:
-            channel.send(id=request.id, event="error", message=f"{type(error).__name__}: {error}")
+        except (ValueError, LookupError) as error:  # the request's or the preset's fault
+            channel.send(id=request.id, event="error", kind="request", message=str(error))
+        except Exception as error:  # any other failure is answered too; the worker lives on
+            channel.send(
+                id=request.id, event="error", kind="worker",
+                message=f"{type(error).__name__}: {error}",
+            )  # fmt: skip
         finally:
             inbox.forget(request.id)
 

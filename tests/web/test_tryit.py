@@ -113,6 +113,10 @@ def test_limits_are_enforced_before_any_work(server: LiveServer) -> None:
     assert empty.status_code == 422
     sampler = _generate(server, sampler="beam")
     assert sampler.status_code == 422
+    # Past the model's 64 positions: the worker says so, and it is the request's fault.
+    positions = _generate(server, prompt="the cat sat " * 20, max_new_tokens=8)
+    assert positions.status_code == 422, positions.text
+    assert "positions" in positions.json()["error"]["message"]
     absent = httpx.post(
         server.url + "/api/v1/presets/keras/absent/generate", json={"prompt": "a"}, timeout=30
     )
@@ -260,6 +264,18 @@ def test_rate_limit_per_client(tmp_path: Path) -> None:
         assert [a.status_code for a in answers] == [422, 422, 429]
         assert "2 a minute" in answers[2].json()["error"]["message"]
         assert int(answers[2].headers["retry-after"]) >= 1
+
+
+def test_a_request_stops_at_its_time_limit(tmp_path: Path) -> None:
+    # Loading the model alone takes longer than this: the worker stops after the
+    # first token (its deadline is checked between tokens) and says why.
+    limits = TryLimits(workers=1, timeout_s=0.05, max_new_tokens=32)
+    with live_server(dataclasses.replace(settings_at(tmp_path), try_limits=limits)) as live:
+        answer = httpx.post(
+            live.url + DEMO, json={"prompt": "the cat", "max_new_tokens": 32}, timeout=300
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["reason"] == "time" and answer.json()["tokens"] == 1
 
 
 def test_the_server_process_never_imports_keras(tmp_path: Path) -> None:
