@@ -58,6 +58,7 @@ class GenerationPool:
         self._closed = False
         self._recent: dict[str, deque[float]] = {}
         self._stopping: set[asyncio.Task[None]] = set()  # requests being cancelled
+        self._spawning = asyncio.Lock()
 
     # === Workers ===
 
@@ -109,13 +110,18 @@ class GenerationPool:
             self._idle.remove(worker)
         # A worker that had started is replaced at once; one that never did is
         # started again by the next request (no restart loop when it cannot start).
-        if was_ready and not self._closed:
-            self._release(await self._spawn())
+        if was_ready:
+            await self._start_missing()
 
     async def _start_missing(self) -> None:
-        # Workers start with the first request, and again after failing to start.
-        while len(self._workers) < self.limits.workers and not self._closed:
-            self._idle.append(await self._spawn())
+        """Start workers up to the limit, each going to a waiting request or the idle.
+
+        Workers start with the first request, after a worker's end, and after
+        failing to start; one at a time, so two callers never start one too many.
+        """
+        async with self._spawning:
+            while len(self._workers) < self.limits.workers and not self._closed:
+                self._release(await self._spawn())
 
     def _take_idle(self, key: str) -> _Worker | None:
         """An idle worker, one holding `key` if any does."""

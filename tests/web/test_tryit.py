@@ -215,6 +215,39 @@ def test_a_full_queue_answers_429_and_a_killed_worker_is_replaced(server: LiveSe
     assert pool.pids() and pool.pids() != [first_pid]
 
 
+def test_a_request_waiting_when_the_worker_dies_is_served_by_its_replacement(
+    tmp_path: Path,
+) -> None:
+    limits = TryLimits(workers=1, queue=1, max_new_tokens=8, rate_per_minute=100)
+    with live_server(dataclasses.replace(settings_at(tmp_path), try_limits=limits)) as live:
+        pool = live.app.state.services.generation
+        streams: dict[str, list[tuple[str, dict]]] = {"first": [], "waiting": []}
+        seen = {name: threading.Event() for name in ("loading", "queued")}
+
+        def ask(name: str) -> None:
+            with httpx.stream(
+                "POST", live.url + DEMO, json={"prompt": "a", "max_new_tokens": 4},
+                headers=SSE, timeout=300,
+            ) as response:  # fmt: skip
+                for event in _events(response):
+                    streams[name].append(event)
+                    if event[0] in seen:
+                        seen[event[0]].set()
+
+        first = threading.Thread(target=ask, args=("first",))
+        first.start()
+        assert seen["loading"].wait(120), streams  # the worker started and loads the demo
+        waiting = threading.Thread(target=ask, args=("waiting",))
+        waiting.start()
+        assert seen["queued"].wait(60), streams
+        os.kill(pool.pids()[0], signal.SIGKILL)
+        first.join(120)
+        waiting.join(300)
+        assert streams["first"][-1][0] == "error", streams
+        assert streams["waiting"][-1][0] == "done", streams  # the replacement took it
+        assert len(pool.pids()) == 1
+
+
 def test_a_client_that_leaves_cancels_its_request(server: LiveServer) -> None:
     pool = server.app.state.services.generation
     _generate(server, max_new_tokens=1)
