@@ -145,9 +145,10 @@ async def _request(
             f"{detail.full_name} is private: only its owner can try it. Sign in as its owner."
         )
     if not can_generate(detail.architecture):
+        families = [spec.family for name, spec in allowlist.specs().items() if can_generate(name)]
         raise GenerationRequestError(
             f"{detail.full_name} is a {detail.architecture or 'preset with no model'}, which "
-            "does not generate text: only decoder models (GPT-2, Gemma, Llama) do."
+            f"does not generate text: only causal LMs do ({', '.join(families)})."
         )
     found = await run_in_threadpool(common.revision, svc, who, namespace, name, asked.revision)
     tree = (await common.materialize(svc, found)).path
