@@ -102,7 +102,11 @@ def try_box(
         return None
     if not has_tokenizer(tree):
         return None
-    return {"limits": svc.settings.try_limits, "samplers": SAMPLERS,
+    return _box(svc.settings.try_limits, detail)
+
+
+def _box(limits: TryLimits, detail: PresetDetail) -> dict[str, Any]:
+    return {"limits": limits, "samplers": SAMPLERS,
             "random_weights": detail.full_name.endswith("/" + DEMO_PRESET)}  # fmt: skip
 
 
@@ -129,7 +133,7 @@ def _check(limits: TryLimits, asked: GenerateIn) -> None:
 
 async def _request(
     svc: Services, who: Principal, client: str, namespace: str, name: str, asked: GenerateIn
-) -> tuple[GenerationPool, GenerateRequest]:
+) -> tuple[GenerationPool, GenerateRequest, PresetDetail]:
     """The request for the pool, once everything it needs is checked (nothing
     is queued for a request that would be refused)."""
     pool = svc.generation
@@ -164,7 +168,7 @@ async def _request(
         max_new_tokens=asked.max_new_tokens, sampler=asked.sampler,
         temperature=asked.temperature, top_k=asked.top_k, top_p=asked.top_p, seed=asked.seed,
     )  # fmt: skip
-    return pool, request
+    return pool, request, detail
 
 
 def _client(request: Request, who: Principal) -> str:
@@ -219,7 +223,7 @@ async def generate_json(
     namespace: str, name: str, asked: GenerateIn, request: Request, svc: ServicesDep,
     who: PrincipalDep,
 ) -> Response:  # fmt: skip
-    pool, job = await _request(svc, who, _client(request, who), namespace, name, asked)
+    pool, job, _ = await _request(svc, who, _client(request, who), namespace, name, asked)
     if _wants_events(request):
         return _stream(pool, job)
     return JSONResponse((await _whole(pool, job)).model_dump())
@@ -244,13 +248,11 @@ async def try_form(
         prompt=prompt, max_new_tokens=max_new_tokens, sampler=sampler,
         temperature=temperature, seed=int(seed) if seed.strip().lstrip("-").isdigit() else None,
     )  # fmt: skip
-    pool, job = await _request(svc, who, _client(request, who), namespace, name, asked)
+    pool, job, detail = await _request(svc, who, _client(request, who), namespace, name, asked)
     if _wants_events(request):
         return _stream(pool, job)
     answer = await _whole(pool, job)
-    detail = await run_in_threadpool(common.detail, svc, who, namespace, name)
-    box = {"limits": pool.limits, "samplers": SAMPLERS,
-           "random_weights": detail.full_name.endswith("/" + DEMO_PRESET)}  # fmt: skip
+    box = _box(pool.limits, detail)
     page: HTMLResponse = render(
         request,
         "tryit.html",

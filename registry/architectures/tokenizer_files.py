@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from registry.architectures import allowlist
 from registry.architectures.spec import ArchitectureSpec, TokenizerSpec
 from registry.errors import PresetFileMissingError, PresetFormatError, UnsafePresetError
+from registry.jsonfile import depth, unique_keys
 
 if TYPE_CHECKING:
     import tokenizers
@@ -59,27 +60,6 @@ def _check_size(path: Path, max_bytes: int) -> None:
         )
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in body:
-            raise ValueError(f"the key {key!r} is set twice in one object")
-        body[key] = value
-    return body
-
-
-def _depth(value: Any) -> int:
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        node, level = stack.pop()
-        deepest = max(deepest, level)
-        children = (
-            node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        )
-        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
-    return deepest
-
-
 def read_json(path: Path, *, max_bytes: int = MAX_CONFIG_BYTES) -> Any:
     """One JSON value from `path`: UTF-8, no key twice in an object, not deeper than 32.
 
@@ -89,12 +69,12 @@ def read_json(path: Path, *, max_bytes: int = MAX_CONFIG_BYTES) -> Any:
     """
     _check_size(path, max_bytes)
     try:
-        body = json.loads(path.read_bytes().decode("utf-8"), object_pairs_hook=_unique_keys)
+        body = json.loads(path.read_bytes().decode("utf-8"), object_pairs_hook=unique_keys)
     except UnicodeDecodeError as error:
         raise PresetFormatError(path, f"is not UTF-8 ({error.reason}).", _FIX_SAVE) from error
     except (ValueError, RecursionError) as error:
         raise PresetFormatError(path, f"is not valid JSON ({error}).", _FIX_SAVE) from error
-    if _depth(body) > _MAX_JSON_DEPTH:
+    if depth(body) > _MAX_JSON_DEPTH:
         raise PresetFormatError(path, "is nested too deeply to be a tokenizer file.", _FIX_SAVE)
     return body
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from registry.architectures import allowlist
 from registry.architectures.spec import ArchitectureSpec
 from registry.errors import PresetFileMissingError, PresetFormatError, UnsafePresetError
+from registry.jsonfile import DuplicateKeyError, depth, unique_keys
 
 if TYPE_CHECKING:
     pass
@@ -58,9 +59,9 @@ def read_json(path: Path, *, max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any]:
         )
     _check_size(path, max_bytes)
     try:
-        body = json.loads(path.read_bytes().decode("utf-8"), object_pairs_hook=_unique_keys)
-    except _DuplicateKeyError as error:
-        raise error.refusal(path) from error
+        body = json.loads(path.read_bytes().decode("utf-8"), object_pairs_hook=unique_keys)
+    except DuplicateKeyError as error:
+        raise _refusal(error, path) from error
     except UnicodeDecodeError as error:
         raise PresetFormatError(
             path, f"is not UTF-8 ({error.reason}).", "Save it as UTF-8 JSON."
@@ -77,7 +78,7 @@ def read_json(path: Path, *, max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any]:
         raise PresetFormatError(
             path, f"holds a JSON {type(body).__name__}, not an object.", "Fix the file."
         )
-    if _depth(body) > MAX_JSON_DEPTH:
+    if depth(body) > MAX_JSON_DEPTH:
         raise PresetFormatError(
             path,
             f"is nested more than {MAX_JSON_DEPTH} levels deep; no preset config is.",
@@ -102,8 +103,8 @@ def check_json_file(path: Path, *, max_bytes: int = MAX_DATA_JSON_BYTES) -> None
         with open(path, "rb") as file:
             for event, value in ijson.basic_parse(file, use_float=True):
                 shape.see(event, value)
-    except _DuplicateKeyError as error:
-        raise error.refusal(path) from error
+    except DuplicateKeyError as error:
+        raise _refusal(error, path) from error
     except (ijson.JSONError, UnicodeDecodeError) as error:
         raw = error.args[0] if error.args else error
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
@@ -155,21 +156,16 @@ class _Shape:
             self.open.pop()
         elif event == "map_key" and (keys := self.open[-1]) is not None:
             if value in keys:
-                raise _DuplicateKeyError(value)
+                raise DuplicateKeyError(value)
             keys.add(value)
 
 
-class _DuplicateKeyError(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-    def refusal(self, path: Path) -> PresetFormatError:
-        return PresetFormatError(
-            path,
-            f"sets the key {self.key!r} twice in one object; which one counts is ambiguous.",
-            "Keep one of them.",
-        )
+def _refusal(error: DuplicateKeyError, path: Path) -> PresetFormatError:
+    return PresetFormatError(
+        path,
+        f"sets the key {error.key!r} twice in one object; which one counts is ambiguous.",
+        "Keep one of them.",
+    )
 
 
 def _check_size(path: Path, max_bytes: int) -> None:
@@ -180,28 +176,6 @@ def _check_size(path: Path, max_bytes: int) -> None:
             f"is {size} bytes, over the {max_bytes}-byte limit for JSON files.",
             "Remove what a preset does not need, or ship it in another format.",
         )
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in body:
-            raise _DuplicateKeyError(key)
-        body[key] = value
-    return body
-
-
-def _depth(value: Any) -> int:
-    """Nesting depth of parsed JSON, without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        node, level = stack.pop()
-        deepest = max(deepest, level)
-        children = (
-            node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        )
-        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
-    return deepest
 
 
 def refuse_code(path: Path, config: dict[str, Any]) -> None:
