@@ -111,6 +111,7 @@ class Settings:
     blob_url: str | None = None  # REGISTRY_BLOB_URL
     blob_redirect: bool = True
     blob_url_ttl_s: float = 300.0
+    xet_downloads: bool = True  # REGISTRY_XET_DOWNLOADS=0: offer hf_xet no read path
     # The AWS_* settings, as (name, value) pairs (settings are hashable).
     aws: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     try_limits: TryLimits = field(default_factory=TryLimits)
@@ -135,6 +136,7 @@ class Settings:
             blob_url=_blob_url(env),
             blob_redirect=env.get("REGISTRY_BLOB_REDIRECT", "1").strip().lower() in _TRUE,
             blob_url_ttl_s=_seconds(env, "REGISTRY_BLOB_URL_TTL", cls.blob_url_ttl_s),
+            xet_downloads=env.get("REGISTRY_XET_DOWNLOADS", "1").strip().lower() in _TRUE,
             aws=tuple(sorted((k, v) for k, v in env.items() if k in _AWS and v)),
             try_limits=TryLimits.from_env(env),
         )

@@ -23,7 +23,7 @@ from registry.config import Settings
 from registry.preset.demo import DEMO_PRESET
 from registry.version import __version__
 from web import compare, errors, login, pages, tryit, uploads
-from web.api import hf, hub_commit, hub_repos, lfs, signatures, v1, xet
+from web.api import hf, hub_commit, hub_repos, lfs, signatures, v1, xet, xet_read
 from web.services import Services
 
 DESCRIPTION = """A verified registry of Keras presets.
@@ -80,5 +80,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(hub_commit.router)
     app.include_router(lfs.router)
     app.include_router(xet.router)
+    app.include_router(xet_read.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     return app

@@ -36,9 +36,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from registry.catalog.queries import EVERYONE, preset_detail
 from registry.resolver import fill as fill_module
 from registry.resolver.mirror import Mirror
+from registry.xet import segments
+from registry.xet.xorb import HEADER_BYTES, parse_header
 from tests.resolver.servers import HubHandler, Repo, serve
 from tests.web.conftest import tar_of
 from tests.web.live import LiveServer, free_port, live_server, settings_at
+from web.api import xet_offer, xet_read
 
 WEIGHTS = "model.weights.h5"
 
@@ -542,3 +545,100 @@ def test_files_outside_the_allow_list_are_not_mirrored(
         assert (answer.status_code, answer.headers["x-error-code"]) == (404, "EntryNotFound")
         assert "not mirrored" in answer.json()["error"]
     assert not any("pytorch_model.bin" in r for r in repos["org/tiny"].requests)
+
+
+# === Xet reads through the mirror (hf_xet, as `pip install huggingface_hub` brings) ===
+
+
+@pytest.fixture()
+def xet_everywhere(monkeypatch: pytest.MonkeyPatch) -> segments.Layout:
+    """Xet offered for every file, cut small so tiny files cross many segments."""
+    layout = segments.Layout(chunk_bytes=4096, segment_chunks=5)
+    monkeypatch.setattr(xet_offer, "XET_MIN_BYTES", 1)
+    monkeypatch.setattr(xet_read, "LAYOUT", layout)
+    monkeypatch.delenv("HF_HUB_DISABLE_XET", raising=False)
+    return layout
+
+
+def _xet_plan(server: LiveServer, repo: str, sha256: str) -> dict[str, Any]:
+    # The token route alone: the Hub's other routes also fetch the rest of the
+    # commit in the background, which would take the fault the test injects.
+    token = httpx.get(f"{server.url}/api/models/{repo}/xet-read-token/main")
+    assert token.status_code == 200, token.text
+    plan = httpx.get(
+        f"{server.url}/xet/v1/reconstructions/{sha256}",
+        headers={"Authorization": f"Bearer {token.headers['X-Xet-Access-Token']}"},
+    )
+    assert plan.status_code == 200, plan.text
+    return dict(plan.json())
+
+
+def test_a_cold_mirror_serves_xet_reads_behind_its_download(
+    xet_everywhere: segments.Layout,
+    upstream: tuple[LiveServer, SeenAuthorization],
+    tmp_path: Path,
+    keras_hub_preset: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    seen: list[str] = []
+
+    def noting(app: ASGIApp) -> ASGIApp:
+        async def noted(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                seen.append(scope["path"])
+            await app(scope, receive, send)
+
+        return noted
+
+    server, _ = upstream
+    settings = dataclasses.replace(settings_at(tmp_path / "mirror"), hf_upstream=server.url)
+    with live_server(settings, wrap=noting) as mirror:
+        path = snapshot_download("org/tiny-keras", endpoint=mirror.url, cache_dir=tmp_path / "c")
+        assert _files(Path(path)) == _files(keras_hub_preset)
+        # hf_xet read the weights in segments while the mirror fetched them,
+        # and the mirror stored and recorded what it fetched.
+        assert sum("/xet/v1/segments/" in p for p in seen) >= xet_everywhere.segment_count(
+            (keras_hub_preset / WEIGHTS).stat().st_size
+        )
+        _recorded(mirror, "org/tiny-keras")
+        weights = hashlib.sha256((keras_hub_preset / WEIGHTS).read_bytes()).hexdigest()
+        assert weights in _blobs(mirror)
+
+
+def test_a_corrupted_body_reaches_no_xet_reader_whole(
+    xet_everywhere: segments.Layout,
+    faulty: tuple[str, dict[str, Repo], int],
+    tmp_path: Path,
+    hub_files: dict[str, bytes],
+) -> None:
+    url, repos, _ = faulty
+    repos["org/tiny"].faults[WEIGHTS] = ["corrupt"]
+    sha256 = hashlib.sha256(hub_files[WEIGHTS]).hexdigest()
+    with mirror_of(url, tmp_path / "mirror") as mirror:
+        plan = _xet_plan(mirror, "org/tiny", sha256)
+        last = plan["terms"][-1]
+        fetch = plan["fetch_info"][last["hash"]][0]
+        span = fetch["url_range"]
+        ranged = {"Range": f"bytes={span['start']}-{span['end']}"}
+        # The segment holding the file's last byte is cut short: the digest failed.
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(fetch["url"], headers=ranged, timeout=30).raise_for_status()
+        assert sha256 not in _blobs(mirror)
+        # A new reconstruction reads a good download, whole.
+        plan = _xet_plan(mirror, "org/tiny", sha256)
+        rebuilt = b""
+        for term in plan["terms"]:
+            fetch = plan["fetch_info"][term["hash"]][0]
+            span = fetch["url_range"]
+            got = httpx.get(
+                fetch["url"], headers={"Range": f"bytes={span['start']}-{span['end']}"}, timeout=30
+            )
+            assert got.status_code == 206
+            at = 0
+            while at < len(got.content):
+                header = parse_header(got.content, at)
+                rebuilt += got.content[at + HEADER_BYTES : at + HEADER_BYTES + header.compressed]
+                at += HEADER_BYTES + header.compressed
+        assert rebuilt == hub_files[WEIGHTS]
+        _wait(lambda: sha256 in _blobs(mirror))

@@ -8,7 +8,8 @@ server: set `HF_ENDPOINT` to its URL and `HF_TOKEN` to a token for private ones.
   `snapshot_download` reads;
 - `HEAD`/`GET /{ns}/{name}/resolve/{rev}/{path}`: the file, with
   `X-Repo-Commit`, `ETag` and `X-Linked-Etag` (its sha256), `X-Linked-Size`,
-  `Accept-Ranges` and range support.
+  `Accept-Ranges` and range support; a large one also with `X-Xet-Hash` and a
+  `xet-auth` link, for hf_xet's parallel reads (`web.api.xet_read`).
 
 Every file is presented as an LFS file, so clients get its sha256 (`lfs.oid`,
 `X-Linked-Etag`) and can check what they download. A revision's commit `sha` is
@@ -32,7 +33,7 @@ from registry.config import DEFAULT_NAMESPACE
 from registry.errors import PresetNotFoundError, RevisionNotFoundError
 from registry.preset.manifest import FileEntry
 from registry.records import PresetDetail
-from web.api import common, hub_mirror
+from web.api import common, hub_mirror, xet_offer
 from web.api.hub_errors import HubError
 from web.auth import Caller, CallerDep, Principal, PrincipalDep
 from web.services import Services, ServicesDep
@@ -253,12 +254,11 @@ async def _resolve_file(caller: Caller, namespace: str, name: str, rev: str, pat
     except HubError as error:
         return error.response()
     etag = f'"{entry.sha256}"'
-    headers = {
-        "X-Repo-Commit": commit_of(found.digest),
-        "ETag": etag,
-        "X-Linked-Etag": etag,
-        "X-Linked-Size": str(entry.size),
-    }
+    commit = commit_of(found.digest)
+    headers = {"X-Repo-Commit": commit, "ETag": etag, "X-Linked-Etag": etag,
+               "X-Linked-Size": str(entry.size)}  # fmt: skip
+    if xet_offer.offered(svc, entry.size):
+        headers.update(xet_offer.headers(request, namespace, name, commit, entry.sha256))
     return await common.serve_file(request, svc, found, entry, headers)
 
 

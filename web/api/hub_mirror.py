@@ -32,6 +32,7 @@ from registry.catalog.queries import EVERYONE, find_preset
 from registry.errors import RegistryError
 from registry.resolver.mirror import Mirror, MirroredCommit
 from registry.resolver.upstream import UpstreamFile
+from web.api import xet_offer
 from web.api.common import BlobResponse
 from web.api.hub_errors import hub_error
 from web.services import Services
@@ -41,7 +42,7 @@ _POINTER_SIZE = 134  # an LFS pointer's length, as the Hub reports it
 FIRST_BYTE_TIMEOUT_S = 60.0
 
 
-def _mirror_of(svc: Services, namespace: str, name: str) -> Mirror | None:
+def mirror_of(svc: Services, namespace: str, name: str) -> Mirror | None:
     """The mirror, if it answers for `namespace/name` (the catalog holds no
     preset of that name, or holds the one the mirror recorded)."""
     if svc.mirror is None:
@@ -55,7 +56,7 @@ def _mirror_of(svc: Services, namespace: str, name: str) -> Mirror | None:
 async def _commit(
     request: Request, svc: Services, namespace: str, name: str, rev: str
 ) -> tuple[Mirror, MirroredCommit] | Response | None:
-    mirror = await run_in_threadpool(_mirror_of, svc, namespace, name)
+    mirror = await run_in_threadpool(mirror_of, svc, namespace, name)
     if mirror is None:
         return None
     try:
@@ -156,6 +157,8 @@ async def resolve_file(
         etag = f'"{sha256}"'
         headers = {"X-Repo-Commit": commit.sha, "ETag": etag, "X-Linked-Etag": etag,
                    "X-Linked-Size": str(file.size), "Accept-Ranges": "bytes"}  # fmt: skip
+        if file.sha256 is not None and xet_offer.offered(svc, file.size):  # stored or not
+            headers.update(xet_offer.headers(request, namespace, name, commit.sha, sha256))
         blob = mirror.stored(commit, file)
         if blob is not None:
             return BlobResponse(blob, headers=headers)

@@ -16,8 +16,8 @@ LFS batch API. These routes let that stock client upload here with no setting.
 
 Left to 404 on purpose, as the clients fall back: `/xet/v2/shards` (a shard
 upload streaming progress; falls back to `/v1/shards`) and `/xet/v1/xorb-grants`
-(presigned uploads to other storage; falls back to `/v1/xorbs`). Downloads do
-not change: no download ever carries an `X-Xet-*` header or a `xet-auth` link.
+(presigned uploads to other storage; falls back to `/v1/xorbs`). Downloads
+through Xet are `web.api.xet_read`'s.
 """
 
 from __future__ import annotations
@@ -65,9 +65,17 @@ async def xet_write_token(
     """A short-lived token for this server's Xet CAS, for the repository's owner."""
     await run_in_threadpool(_authorize, svc, who, namespace, name)
     claims = {"repo": f"{namespace}/{name}", "rev": rev, "owner": who.owner}
-    signed = signer_for(svc.settings).sign(PURPOSE, claims, ttl=TOKEN_TTL_S)
+    return token_answer(request, svc, PURPOSE, claims)
+
+
+def token_answer(
+    request: Request, svc: Services, purpose: str, claims: dict[str, Any]
+) -> JSONResponse:
+    """A CAS token for `purpose` carrying `claims`, good for 15 minutes, with
+    this server's CAS URL: in the body (which hf_xet reads) and as `X-Xet-*`
+    headers (which huggingface_hub's own helper reads)."""
+    signed = signer_for(svc.settings).sign(purpose, claims, ttl=TOKEN_TTL_S)
     cas_url = str(request.base_url).rstrip("/") + CAS_PREFIX
-    # hf_xet reads the body; huggingface_hub's own helper reads the headers.
     headers = {
         "X-Xet-Access-Token": signed.token,
         "X-Xet-Token-Expiration": str(signed.expires_at),
@@ -78,21 +86,28 @@ async def xet_write_token(
     return JSONResponse(body, headers=headers)
 
 
-async def cas_claims(request: Request, svc: ServicesDep) -> dict[str, Any]:
-    """FastAPI dependency: the claims of the request's Xet token.
+def cas_token_claims(request: Request, svc: Services, purpose: str) -> dict[str, Any]:
+    """The claims of the request's Xet token, issued for `purpose` (a read
+    token does not write, nor a write token read).
 
     Raises:
         AuthenticationError: no token, a forged one, or an expired one (401:
             hf_xet then asks the token route for a new one).
     """
     token = bearer(request)
-    claims = None if token is None else signer_for(svc.settings).verify(PURPOSE, token)
+    claims = None if token is None else signer_for(svc.settings).verify(purpose, token)
     if claims is None:
+        kind = purpose.removeprefix("xet-")
         raise AuthenticationError(
             "The Xet token is missing, invalid or expired. Ask for a new one: "
-            "GET /api/models/{namespace}/{name}/xet-write-token/{revision} with a write token."
+            f"GET /api/models/{{namespace}}/{{name}}/xet-{kind}-token/{{revision}}."
         )
     return claims
+
+
+async def cas_claims(request: Request, svc: ServicesDep) -> dict[str, Any]:
+    """FastAPI dependency: the claims of the request's Xet write token."""
+    return cas_token_claims(request, svc, PURPOSE)
 
 
 CasClaims = Annotated[dict[str, Any], Depends(cas_claims)]
