@@ -125,6 +125,18 @@ start = time.perf_counter()
 registry.upload(sys.argv[1], sys.argv[2])
 print(time.perf_counter() - start)
 """
+# argv: the server's URL, the preset's directory, its name, a write token, a
+# new hf_xet cache. Prints the upload's seconds (a stock install: through Xet).
+_HUB_UPLOAD = """
+import os, sys, time
+os.environ["HF_XET_CACHE"] = sys.argv[5]
+from huggingface_hub import HfApi
+api = HfApi(endpoint=sys.argv[1], token=sys.argv[4])
+start = time.perf_counter()
+api.create_repo(sys.argv[3], exist_ok=True)
+api.upload_folder(repo_id=sys.argv[3], folder_path=sys.argv[2])
+print(time.perf_counter() - start)
+"""
 # argv: the preset's name, a new cache directory. Prints the download's seconds.
 _HUB_DOWNLOAD = """
 import sys, time
@@ -268,17 +280,23 @@ def _bucket(env: dict[str, str]) -> Bucket:
 
 
 def _upload(
-    env: dict[str, str], token: str, preset: Path, base: dict[str, str]
+    env: dict[str, str], token: str, preset: Path, base: dict[str, str], xet: bool = False
 ) -> dict[str, float]:
-    """`registry upload` of the preset to a server on `env`: its seconds, the
-    server's peak RSS and, on a bucket, the bytes the bucket then holds."""
+    """`registry upload` (or, with `xet`, huggingface_hub's `upload_folder`)
+    of the preset to a server on `env`: its seconds, the server's peak RSS and,
+    on a bucket, the bytes the bucket then holds."""
     client = {**base, "REGISTRY_HOME": env["REGISTRY_HOME"] + "/client", "REGISTRY_TOKEN": token}
     with _serve(env) as (url, process):
         cpu = _process_cpu_s(process.pid)
-        printed, _ = _run(
-            [sys.executable, "-c", _REGISTRY_UPLOAD, str(preset), NAME],
-            {**client, "REGISTRY_URL": url},
-        )
+        if xet:
+            xet_cache = tempfile.mkdtemp(prefix="xet-cache-", dir=env["REGISTRY_HOME"])
+            command = [sys.executable, "-c", _HUB_UPLOAD, url, str(preset), NAME, token, xet_cache]
+            printed, _ = _run(command, {**client, "HF_HUB_DISABLE_PROGRESS_BARS": "1"})
+        else:
+            printed, _ = _run(
+                [sys.executable, "-c", _REGISTRY_UPLOAD, str(preset), NAME],
+                {**client, "REGISTRY_URL": url},
+            )
         sample = {
             "wall_s": float(printed),
             "server_cpu_s": _process_cpu_s(process.pid) - cpu,
@@ -298,25 +316,38 @@ def uploads(
     """The preset uploaded to a new server on a local directory and on the
     bucket (a new prefix), A B A B: the samples, and the last run's servers'
     settings (their homes hold the preset)."""
-    samples: dict[str, list[dict[str, float]]] = {"local directory": [], "S3 bucket": []}
+    samples: dict[str, list[dict[str, float]]] = {
+        label: [] for label in ("local directory", "S3 bucket", *XET_UPLOADS)
+    }
     settings: dict[str, dict[str, str]] = {}
     for run in range(runs):
-        for label, values in samples.items():
-            if label in settings:  # the run before's: its home, and its prefix's objects
-                before = settings.pop(label)
-                shutil.rmtree(before["REGISTRY_HOME"], ignore_errors=True)
-                if "REGISTRY_BLOB_URL" in before:
-                    bucket = _bucket(before)
-                    for found in list(bucket.objects("")):
-                        bucket.delete(found.key)
+        for case, (label, values) in enumerate(samples.items()):
+            if label in settings:  # the run before's
+                _remove(settings.pop(label))
             home, token = _new_home(scratch, label.split()[0])
             env = {**base, "REGISTRY_HOME": str(home)}
-            if label == "S3 bucket":
-                env |= s3.server.env(f"server-{run}")
+            if label.startswith("S3 bucket"):
+                env |= s3.server.env(f"server-{run}-{case}")
             settings[label] = env
-            values.append(_upload(env, token, preset, base))
+            values.append(_upload(env, token, preset, base, xet=label in XET_UPLOADS))
+    for label in XET_UPLOADS:  # the downloads read the `registry upload` homes
+        _remove(settings.pop(label))
     return samples, settings
 
+
+def _remove(env: dict[str, str]) -> None:
+    """A server's home, and its prefix's objects in the bucket."""
+    shutil.rmtree(env["REGISTRY_HOME"], ignore_errors=True)
+    if "REGISTRY_BLOB_URL" in env:
+        bucket = _bucket(env)
+        for found in list(bucket.objects("")):
+            bucket.delete(found.key)
+
+
+# huggingface_hub's `upload_folder` as a stock install sends it (Xet): each
+# file rebuilt from xorbs by the server, into the bucket while it is.
+XET_UPLOADS = ("local directory, upload_folder (Xet)", "S3 bucket, upload_folder (Xet)")
+LOCAL = "local directory"
 
 DOWNLOADS = (
     "local directory",
@@ -444,16 +475,20 @@ def report(results: dict[str, Any]) -> None:
     print("| case | wall (s) | MB/s | vs local directory | server CPU (s) | "
           "server peak RSS (worst) | target |")  # fmt: skip
     print("|---|---:|---:|---:|---:|---:|---|")
-    for phase, what in (("upload", "`registry upload` to"),
-                        ("download", "`snapshot_download` from")):  # fmt: skip
+    for phase in ("upload", "download"):
         for label, row in server_[phase].items():
-            ratio = row["mb_per_s"] / server_[phase]["local directory"]["mb_per_s"]
+            xet = label in XET_UPLOADS
+            ratio = row["mb_per_s"] / server_[phase][XET_UPLOADS[0] if xet else LOCAL]["mb_per_s"]
             rss = row.get("server_peak_rss_mb_max", row["server_peak_rss_mb"])
+            where = label.split(",")[0] if xet else label
+            what = "`snapshot_download` from"
+            if phase == "upload":
+                what = "`upload_folder` (Xet) to" if xet else "`registry upload` to"
             target = ""
-            if phase == "upload" and label == "S3 bucket":
+            if phase == "upload" and where == "S3 bucket":
                 target = f"< {RSS_TARGET_MB:.0f} MB: {'yes' if rss < RSS_TARGET_MB else 'no'}"
             print(
-                f"| {what} {label} | {_cell(row, 'wall_s')} | {row['mb_per_s']:.0f} "
+                f"| {what} {where} | {_cell(row, 'wall_s')} | {row['mb_per_s']:.0f} "
                 f"({row['mb_per_s_worst']:.0f}) | {ratio:.2f}x | {_cell(row, 'server_cpu_s')} | "
                 f"{rss:.0f} MB | {target} |"
             )

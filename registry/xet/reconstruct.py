@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from registry.blobio import BlobWriter
+from registry.bucket import PART_BYTES, PENDING_TAILS, BlobTee
 from registry.errors import UploadTooLargeError, XetFormatError
 from registry.resolver.store import Store
 from registry.xet import hashes, shard, xorb
@@ -139,8 +140,9 @@ def check_shard(
     return dedupe
 
 
-def _rebuild(cas: XorbStore, info: FileInfo, target: Path) -> str:
-    """Write a file's bytes to `target`, chunk by chunk; its sha256."""
+def _rebuild(cas: XorbStore, info: FileInfo, target: Path, tee: BlobTee | None) -> str:
+    """Write a file's bytes to `target`, chunk by chunk, and to `tee` (the
+    bucket's upload of its blob) if given; its sha256."""
     writer = BlobWriter(target)
     try:
         for term in info.terms:
@@ -148,15 +150,35 @@ def _rebuild(cas: XorbStore, info: FileInfo, target: Path) -> str:
             with cas.open(term.xorb) as reader:
                 for data in xorb.read_chunks(reader, chunks):
                     writer.write(data)
+                    if tee is not None:
+                        tee.write(data)
         sha256 = writer.finish()
     finally:
         writer.close()
+    if tee is not None:
+        tee.close(sha256)
     if info.sha256 is not None and hashes.to_hex(info.sha256) != sha256:
         raise XetFormatError(
             f"File {hashes.to_hex(info.hash)} of the shard rebuilds to sha256 {sha256}, "
             f"not {hashes.to_hex(info.sha256)} as the shard states."
         )
     return sha256
+
+
+def _tee(store: Store, sha256: str | None, size: int, tees: list[BlobTee]) -> BlobTee | None:
+    """The bucket's upload of a file about to be rebuilt, streamed while it is
+    (`registry.bucket.BlobTee`), for a large file whose sha256 the shard
+    states: completed only once every file of the shard rebuilt to its name.
+    None without a bucket, for a small or unnamed file (pushed after, as
+    before), or past `PENDING_TAILS` files (each holds its last part in memory
+    until then)."""
+    if store.bucket is None or sha256 is None or size < PART_BYTES or len(tees) >= PENDING_TAILS:
+        return None
+    if any(t.announced == sha256 for t in tees):  # the same bytes twice in one shard
+        return None
+    tee = BlobTee(store.bucket, sha256)
+    tees.append(tee)
+    return tee
 
 
 def register_shard(
@@ -171,6 +193,7 @@ def register_shard(
     dedupe = check_shard(cas, path, max_file_bytes=max_file_bytes, max_total_bytes=max_total_bytes)
     staging = store.staging_dir("xet-shard")
     rebuilt: list[tuple[Path | None, RebuiltFile]] = []
+    tees: list[BlobTee] = []
     try:
         with open(path, "rb") as reader:
             shard.read_header(reader)
@@ -180,11 +203,18 @@ def register_shard(
                     staged, sha256 = None, known
                 else:
                     staged = staging / str(number)
-                    sha256 = _rebuild(cas, info, staged)
+                    tee = _tee(store, known, info.size, tees)
+                    sha256 = _rebuild(cas, info, staged, tee)
                 rebuilt.append((staged, RebuiltFile(hashes.to_hex(info.hash), sha256, info.size)))
+        for tee in tees:  # the objects exist once every file rebuilt to its name
+            tee.settle()
         for staged, file in rebuilt:
-            if staged is not None:
+            if staged is not None:  # into the bucket too, unless a tee carried it
                 store.settle_staged(staged, file.sha256)
+    except BaseException:
+        for tee in tees:
+            tee.discard()
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     cas.remember(dedupe)

@@ -4,28 +4,34 @@ the bucket (`registry/xet/cas.py`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import boto3
 import httpx
 import pytest
 from huggingface_hub import HfApi, constants, snapshot_download
 
-from registry.bucket import XORB_PREFIX, Bucket, xorb_key
-from registry.errors import StoreError
+from registry.bucket import PENDING_TAILS, PUTS_IN_FLIGHT, XORB_PREFIX, Bucket, blob_key, xorb_key
+from registry.errors import StoreError, XetFormatError
 from registry.resolver.store import Store
-from registry.xet import hashes
+from registry.xet import hashes, reconstruct, shard
 from registry.xet.cas import XorbStore
 from tests.scale.conftest import Cluster
 from tests.scale.seaweed import Seaweed
 from tests.web.live import LiveServer
-from tests.xet.craft import raw_xorb
-from tests.xet.recording_cas import record_upload, xet_cache
+from tests.xet.conftest import write_samples
+from tests.xet.craft import raw_xorb, upload_shard
+from tests.xet.recording_cas import Recording, record_upload, xet_cache
 
 _HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"})
 
@@ -220,3 +226,112 @@ def test_stores_share_checked_xorbs_and_gc_ages_them_by_upload(
     removed, freed = second.gc(max_age_s=0)
     assert removed == 2 and freed == 3 * len(body)  # two objects, and two's copy
     assert not _bucket_xorbs(bucket) and not second.xorb_path(digest).exists()
+
+
+def _multipart_uploads(s3: Seaweed, bucket: Bucket) -> list[str]:
+    server = s3.server
+    client = boto3.client(
+        "s3", endpoint_url=server.endpoint, aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key, region_name="us-east-1",
+    )  # fmt: skip
+    prefix = bucket.url.split("/", 3)[3]
+    listed = client.list_multipart_uploads(Bucket="registry", Prefix=prefix)
+    return [upload["Key"] for upload in listed.get("Uploads", [])]
+
+
+@pytest.fixture()
+def sharded(
+    bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Store, Recording, list[str]]:
+    """A store on the bucket holding hf_xet's xorbs of the sample files, every
+    file large enough to stream into the bucket as rebuilt; the blobs put from
+    disk (`Bucket.put_file`) from then on."""
+    monkeypatch.setattr(reconstruct, "PART_BYTES", 1)
+    recording = record_upload(list(write_samples(tmp_path / "samples").values()), tmp_path / "c")
+    store = Store(tmp_path / "store", bucket=bucket)
+    cas = XorbStore(store)
+    for name, body in recording.xorbs.items():
+        staged = store.staging_dir("test") / "xorb"
+        staged.write_bytes(body)
+        assert cas.add(staged, hashes.from_hex(name))
+    pushed: list[str] = []
+    put_file = Bucket.put_file
+
+    def noted(self: Bucket, key: str, path: Path) -> bool:
+        uploaded = put_file(self, key, path)  # False when the object exists
+        if uploaded and key.startswith("blobs/"):
+            pushed.append(key)
+        return uploaded
+
+    monkeypatch.setattr(Bucket, "put_file", noted)
+    return store, recording, pushed
+
+
+def test_a_shards_files_stream_into_the_bucket_as_they_are_rebuilt(
+    sharded: tuple[Store, Recording, list[str]], bucket: Bucket, tmp_path: Path
+) -> None:
+    store, recording, pushed = sharded
+    (tmp_path / "shard").write_bytes(recording.shards[0])
+    files = reconstruct.register_shard(
+        store, tmp_path / "shard", max_file_bytes=1 << 30, max_total_bytes=1 << 31
+    )
+    assert len(files) == 4 <= PENDING_TAILS
+    for file in files:
+        assert bucket.head(blob_key(file.sha256)) == file.size
+        assert store.blob_path(file.sha256).stat().st_size == file.size
+    assert pushed == []  # every blob went up while rebuilt, none from disk after
+
+
+def test_a_refused_shard_leaves_no_object_and_no_multipart_upload(
+    sharded: tuple[Store, Recording, list[str]], bucket: Bucket, s3: Seaweed, tmp_path: Path
+) -> None:
+    store, recording, _ = sharded
+    with open(tmp_path / "parsed", "wb") as out:
+        out.write(recording.shards[0])
+    with open(tmp_path / "parsed", "rb") as reader:
+        shard.read_header(reader)
+        files = list(shard.iter_files(reader))
+        xorbs = list(shard.iter_xorbs(reader))
+    # The last file lies about its sha256: the others were rebuilt and streamed first.
+    lying = dataclasses.replace(files[-1], sha256=b"\x00" * 32)
+    (tmp_path / "shard").write_bytes(upload_shard([*files[:-1], lying], xorbs))
+    with pytest.raises(XetFormatError, match="rebuilds to sha256"):
+        reconstruct.register_shard(
+            store, tmp_path / "shard", max_file_bytes=1 << 30, max_total_bytes=1 << 31
+        )
+    assert not list(bucket.objects("blobs"))
+    assert _multipart_uploads(s3, bucket) == []
+    assert not any(store.blobs.rglob("*"))
+
+
+def test_a_process_puts_one_file_at_a_time(
+    bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # hf_xet sends many xorbs at once; each put holds its parts in memory.
+    import obstore
+
+    running, most = 0, 0
+    lock = threading.Lock()
+    put = obstore.put
+
+    def counted(*args: object, **kwargs: object) -> object:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        try:
+            time.sleep(0.05)
+            return put(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(obstore, "put", counted)
+    files = []
+    for number in range(6):
+        files.append(tmp_path / f"f{number}")
+        files[-1].write_bytes(os.urandom(1000))
+    with ThreadPoolExecutor(6) as pool:
+        done = list(pool.map(lambda p: bucket.put_file(f"test/{p.name}", p), files))
+    assert done == [True] * 6
+    assert most == PUTS_IN_FLIGHT == 1
