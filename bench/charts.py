@@ -343,7 +343,7 @@ def _s3(body: dict[str, Any]) -> list[Chart]:
     )
     if not cases:
         raise KeyError("obstore, upload")
-    rates = [_rate(label, server[phase][label], label != "local directory")
+    rates = [_rate(label, server[phase][label], not label.startswith("local directory"))
              for phase in ("upload", "download") for label in server[phase]]  # fmt: skip
     labels = [f"{phase}: {label}" for phase in ("upload", "download") for label in server[phase]]
     upload = server["upload"]
@@ -358,10 +358,10 @@ def _s3(body: dict[str, Any]) -> list[Chart]:
               "directory (MB/s), higher is better", "MB/s", ",.0f",
               [Bar(label, bar.value, bar.ours, bar.worst)
                for label, bar in zip(labels, rates, strict=True)]),
-        Panel("server peak RSS over `registry upload` (MB, worst run), lower is better",
+        Panel("server peak RSS over an upload (MB, worst run), lower is better",
               "MB", ",.0f",
               [Bar(label, row.get("server_peak_rss_mb_max", row["server_peak_rss_mb"]),
-                   label != "local directory") for label, row in upload.items()],
+                   not label.startswith("local directory")) for label, row in upload.items()],
               [_rss_target()]),
     ]  # fmt: skip
 
