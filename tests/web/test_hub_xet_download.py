@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -273,8 +274,7 @@ def test_the_server_can_turn_xet_downloads_off(
     home: Path, keras_hub_preset: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(xet_offer, "XET_MIN_BYTES", 1)
-    settings = settings_at(home)
-    settings = type(settings)(**{**settings.__dict__, "xet_downloads": False})
+    settings = dataclasses.replace(settings_at(home), xet_downloads=False)
     with live_server(settings) as live:
         alice = {"Authorization": f"Bearer {live.token('alice')}"}
         httpx.post(
