@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from random_presets import REPO, ensure_random_preset
+from random_presets import GPT2_BASE, REPO, ensure_random_preset
 
 
 @dataclass(frozen=True)
@@ -57,14 +57,7 @@ ARCHITECTURES = {
     "gpt2": Architecture(
         backbone="GPT2Backbone",
         title="gpt2_base_en's shape",
-        config={
-            "vocabulary_size": 50257,
-            "num_layers": 12,
-            "num_heads": 12,
-            "hidden_dim": 768,
-            "intermediate_dim": 3072,
-            "max_sequence_length": 1024,
-        },
+        config=GPT2_BASE,
     ),
     "bert": Architecture(
         backbone="BertBackbone",

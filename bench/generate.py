@@ -37,16 +37,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from random_presets import REPO, ensure_random_preset
+from random_presets import GPT2_BASE, REPO, ensure_random_preset
 
-CONFIG = {
-    "vocabulary_size": 50257,
-    "num_layers": 12,
-    "num_heads": 12,
-    "hidden_dim": 768,
-    "intermediate_dim": 3072,
-    "max_sequence_length": 1024,
-}
+CONFIG = GPT2_BASE
 KERAS_LABELS = ("keras-hub", "registry")
 
 # argv: preset dir, batches (comma-separated), prompt length, new tokens, calls.

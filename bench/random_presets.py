@@ -16,6 +16,15 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+# gpt2_base_en's shape (124M parameters), for the forward, generation and "Try it" benchmarks.
+GPT2_BASE: dict[str, Any] = {
+    "vocabulary_size": 50257,
+    "num_layers": 12,
+    "num_heads": 12,
+    "hidden_dim": 768,
+    "intermediate_dim": 3072,
+    "max_sequence_length": 1024,
+}
 
 # argv: preset dir, backbone class name, config as JSON, model name.
 _GENERATE = """

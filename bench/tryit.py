@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from random_presets import REPO, ensure_random_preset
+from random_presets import GPT2_BASE, REPO, ensure_random_preset
 from serving import load_bench_port, server
 
 from registry.catalog.database import Catalog
@@ -46,14 +46,7 @@ from registry.catalog.service import create_token
 from registry.config import sqlite_url
 from registry.preset.demo import demo_preset_dir
 
-BASE = {
-    "vocabulary_size": 50257,
-    "num_layers": 12,
-    "num_heads": 12,
-    "hidden_dim": 768,
-    "intermediate_dim": 3072,
-    "max_sequence_length": 1024,
-}
+BASE = GPT2_BASE
 WORDS = [
     "the",
     "cat",

@@ -146,8 +146,9 @@ class Layout:
         """Bytes [start, end) of segment `index` of a blob of `size` bytes, in
         batches of whole chunks that `source` reads straight into place.
 
-        Each batch is a buffer of its own: a server may still hold a batch
-        it has not sent (uvloop keeps a view of it) when it asks for the next.
+        Each batch is a buffer of its own: whether a server still holds a
+        batch it has not sent when it asks for the next depends on its event
+        loop, and a fresh buffer costs no measurable time.
         """
         chunks, last_size = self._chunks(size, index)
         per_batch = max(1, BATCH_BYTES // self.chunk_bytes)

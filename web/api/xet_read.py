@@ -147,9 +147,7 @@ def _source(svc: Services, grant: dict[str, Any]) -> Callable[[ExitStack], segme
     """
     path = svc.resolver.store.blob_path(grant["sha"])
     mirror = svc.mirror
-    if path.is_file() or mirror is None or "path" not in grant:
-        if not path.is_file():
-            raise FileNotFoundError(path)
+    if path.is_file():
 
         def from_file(stack: ExitStack) -> segments.Source:
             fd = os.open(path, os.O_RDONLY)
@@ -157,6 +155,8 @@ def _source(svc: Services, grant: dict[str, Any]) -> Callable[[ExitStack], segme
             return segments.file_source(fd)
 
         return from_file
+    if mirror is None or "path" not in grant:
+        raise FileNotFoundError(path)
     commit = mirror.commit(grant["repo"], grant["commit"])
     fill = mirror.fill(commit, mirror.file(commit, grant["path"]))
     fill.wait_started(hub_mirror.FIRST_BYTE_TIMEOUT_S)
