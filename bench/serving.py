@@ -11,8 +11,11 @@
 - Throughput: `wrk` (or, without it, an httpx load loop) with `--connections`
   concurrent connections for `--seconds` against each of: hello-world, API
   search and the catalog page cycling through the queries the latency run
-  asked (served from the response cache, as popular searches are), and API
-  search with 20,000 queries never asked before (mostly cache misses).
+  asked (served from the response cache, as popular searches are); then API
+  search with 20,000 queries never asked before, the response cache off
+  (`REGISTRY_RESPONSE_CACHE=0`), in a server of its own: answered from its
+  in-memory index, and in another with the index off too
+  (`REGISTRY_SEARCH_INDEX=0`), answered by the database.
 - Upload: the GPT-2-medium-shaped preset of `bench/load.py` (~1.4 GB, generated
   once) uploaded as multipart files; wall time, throughput and the server's
   peak RSS (VmHWM), against the same bytes streamed to a hello-world endpoint
@@ -223,11 +226,28 @@ def throughput(url: str, path: str, params: list[dict[str, str]], seconds: float
     return {**asyncio.run(_load(url, path, params, seconds, connections)), "tool": "httpx"}
 
 
-def peak_rss_mb(pid: int) -> float:
+def _status_mb(pid: int, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def peak_rss_mb(pid: int) -> float:
+    return _status_mb(pid, "VmHWM")
+
+
+def rss_mb(pid: int) -> float:
+    return _status_mb(pid, "VmRSS")
+
+
+def wait_for_index(url: str, timeout: float = 300) -> None:
+    """Wait until the server's in-memory search index is built (or is off)."""
+    deadline = time.monotonic() + timeout
+    while httpx.get(f"{url}/health", timeout=30).json().get("search_index") == "building":
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the search index of {url} was not built in {timeout:.0f} s")
+        time.sleep(0.2)
 
 
 def upload(url: str, path: str, preset: Path, headers: dict[str, str]) -> dict[str, float]:
@@ -270,33 +290,44 @@ def main() -> None:
     ours, hello = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{hello_port}"
     params = queries(vocabulary, args.queries)
     results: dict[str, Any] = {"presets": args.presets, "connections": args.connections}
-    with server(["web.app:create_app", "--factory"], env, ours_port) as ours_process, server(
-        ["hello_app:app", "--app-dir", str(hello_dir)], env, hello_port
-    ) as hello_process:  # fmt: skip
-        results["search_latency"] = latency(ours, "/api/v1/presets", params)
-        results["page_latency"] = latency(ours, "/", params)
-        results["hello"] = throughput(hello, "/", [], args.seconds, args.connections)
-        results["search"] = throughput(
-            ours, "/api/v1/presets", params, args.seconds, args.connections
-        )
-        results["page"] = throughput(ours, "/", params, args.seconds, args.connections)
-        fresh = queries(vocabulary, 20_000, seed=2)  # mostly never asked before: cache misses
-        results["search_cold"] = throughput(
-            ours, "/api/v1/presets", fresh, args.seconds, args.connections
-        )
-        if not args.no_upload:
-            preset = load_bench.ensure_preset(args.cache)
-            before = peak_rss_mb(ours_process.pid)
-            results["upload"] = upload(
-                ours,
-                "/api/v1/presets/bench/medium/revisions",
-                preset,
-                {"Authorization": f"Bearer {secret}"},
+    fresh = queries(vocabulary, 20_000, seed=2)  # never asked before, with the cache off
+    with server(["hello_app:app", "--app-dir", str(hello_dir)], env, hello_port) as hello_process:
+        with server(["web.app:create_app", "--factory"], env, ours_port) as ours_process:
+            wait_for_index(ours)
+            results["search_latency"] = latency(ours, "/api/v1/presets", params)
+            results["page_latency"] = latency(ours, "/", params)
+            results["hello"] = throughput(hello, "/", [], args.seconds, args.connections)
+            results["search"] = throughput(
+                ours, "/api/v1/presets", params, args.seconds, args.connections
             )
-            results["upload"]["server_peak_rss_mb"] = peak_rss_mb(ours_process.pid)
-            results["upload"]["server_rss_before_mb"] = before
-            results["sink"] = upload(hello, "/sink", preset, {})
-            results["sink"]["server_peak_rss_mb"] = peak_rss_mb(hello_process.pid)
+            results["page"] = throughput(ours, "/", params, args.seconds, args.connections)
+            results["rss_mb"] = rss_mb(ours_process.pid)
+            if not args.no_upload:
+                preset = load_bench.ensure_preset(args.cache)
+                before = peak_rss_mb(ours_process.pid)
+                results["upload"] = upload(
+                    ours,
+                    "/api/v1/presets/bench/medium/revisions",
+                    preset,
+                    {"Authorization": f"Bearer {secret}"},
+                )
+                results["upload"]["server_peak_rss_mb"] = peak_rss_mb(ours_process.pid)
+                results["upload"]["server_rss_before_mb"] = before
+                results["sink"] = upload(hello, "/sink", preset, {})
+                results["sink"]["server_peak_rss_mb"] = peak_rss_mb(hello_process.pid)
+        # New queries with the response cache off: from the in-memory index, and
+        # from the database alone (the index off), each in a server of its own.
+        for key, extra in (
+            ("search_cold", {"REGISTRY_RESPONSE_CACHE": "0"}),
+            ("search_cold_sql", {"REGISTRY_RESPONSE_CACHE": "0", "REGISTRY_SEARCH_INDEX": "0"}),
+        ):
+            app = ["web.app:create_app", "--factory"]
+            with server(app, {**env, **extra}, ours_port) as process:
+                wait_for_index(ours)
+                results[key] = throughput(
+                    ours, "/api/v1/presets", fresh, args.seconds, args.connections
+                )
+                results[key]["server_rss_mb"] = rss_mb(process.pid)
     report(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
@@ -328,7 +359,8 @@ def report(results: dict[str, Any]) -> None:
     for key, label in (
         ("search", "API search (repeated queries)"),
         ("page", "catalog page (repeated queries)"),
-        ("search_cold", "API search (new queries)"),
+        ("search_cold", "API search (new queries, cache off)"),
+        ("search_cold_sql", "API search (new queries, cache and index off)"),
     ):
         figures = results[key]
         lines.append(
@@ -336,6 +368,12 @@ def report(results: dict[str, Any]) -> None:
             f"({figures['p99_ms']:.0f} ms) | {hello:.0f} ({results['hello']['p99_ms']:.0f} ms) | "
             f"{figures['requests_per_s'] / hello:.2f}x | >= {TARGETS['throughput_ratio']}x |"
         )
+    lines.append(f"| server RSS after the repeated queries | {results['rss_mb']:.0f} MB | | | |")
+    lines.append(
+        f"| server RSS after new queries: index, database only | "
+        f"{results['search_cold']['server_rss_mb']:.0f} MB, "
+        f"{results['search_cold_sql']['server_rss_mb']:.0f} MB | | | |"
+    )
     if "upload" in results:
         up, sink = results["upload"], results["sink"]
         lines.append(

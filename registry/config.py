@@ -15,6 +15,8 @@
 | `REGISTRY_BLOB_REDIRECT` | `0`: stream bucket files, not redirect to presigned URLs | `1` |
 | `REGISTRY_BLOB_URL_TTL` | seconds a presigned download URL stays valid | 300 |
 | `REGISTRY_REQUIRE_SIGNED` | namespaces of signed uploads only: `ns1,ns2:KEY[,KEY];ns3:KEY` | - |
+| `REGISTRY_SEARCH_INDEX` | `0`: searches ask the database, not a server's in-memory index | `1` |
+| `REGISTRY_RESPONSE_CACHE` | `0`: a server renders every search and catalog page anew | `1` |
 | `REGISTRY_TRY_WORKERS` | worker processes generating for the "Try it" box (`0`: no box) | 1 |
 | `REGISTRY_TRY_MODELS` | models each worker keeps loaded (least recently used evicted) | 2 |
 | `REGISTRY_TRY_QUEUE` | requests waiting for a worker before the server answers 429 | 8 |
@@ -112,6 +114,8 @@ class Settings:
     blob_redirect: bool = True
     blob_url_ttl_s: float = 300.0
     xet_downloads: bool = True  # REGISTRY_XET_DOWNLOADS=0: offer hf_xet no read path
+    search_index: bool = True  # REGISTRY_SEARCH_INDEX=0: searches ask the database
+    response_cache: bool = True  # REGISTRY_RESPONSE_CACHE=0: nothing rendered is reused
     # The AWS_* settings, as (name, value) pairs (settings are hashable).
     aws: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     try_limits: TryLimits = field(default_factory=TryLimits)
@@ -137,6 +141,8 @@ class Settings:
             blob_redirect=env.get("REGISTRY_BLOB_REDIRECT", "1").strip().lower() in _TRUE,
             blob_url_ttl_s=_seconds(env, "REGISTRY_BLOB_URL_TTL", cls.blob_url_ttl_s),
             xet_downloads=env.get("REGISTRY_XET_DOWNLOADS", "1").strip().lower() in _TRUE,
+            search_index=env.get("REGISTRY_SEARCH_INDEX", "1").strip().lower() in _TRUE,
+            response_cache=env.get("REGISTRY_RESPONSE_CACHE", "1").strip().lower() in _TRUE,
             aws=tuple(sorted((k, v) for k, v in env.items() if k in _AWS and v)),
             try_limits=TryLimits.from_env(env),
         )

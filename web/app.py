@@ -24,7 +24,7 @@ from registry.preset.demo import DEMO_PRESET
 from registry.version import __version__
 from web import compare, errors, login, pages, tryit, uploads
 from web.api import hf, hub_commit, hub_repos, lfs, signatures, v1, xet, xet_read
-from web.services import Services
+from web.services import Services, ServicesDep
 
 DESCRIPTION = """A verified registry of Keras presets.
 
@@ -61,9 +61,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
 
     @app.get("/health", tags=["service"])
-    def health() -> dict[str, str]:
-        """Liveness probe: the process is up and serving."""
-        return {"status": "ok", "version": __version__}
+    def health(svc: ServicesDep) -> dict[str, str]:
+        """Liveness probe: the process is up and serving. `search_index` says
+        whether its in-memory search index is built ("ready"), on its way
+        ("building", searches ask the database meanwhile) or "off"."""
+        index = "off" if svc.index is None else svc.index.state()
+        return {"status": "ok", "version": __version__, "search_index": index}
 
     app.include_router(v1.router)
     app.include_router(uploads.api_router)

@@ -38,8 +38,10 @@ class ResponseCache:
         max_entries: int = 4096,
         recheck_s: float = 0.25,
         ttl_s: float = 60.0,
+        enabled: bool = True,  # False (REGISTRY_RESPONSE_CACHE=0): store nothing
     ) -> None:
         self.catalog = catalog
+        self.enabled = enabled
         self.max_entries = max_entries
         self.recheck_s = recheck_s
         self.ttl_s = ttl_s
@@ -75,6 +77,8 @@ class ResponseCache:
             return entry, current
 
     def store(self, key: Hashable, generation: int, body: bytes, media_type: str) -> None:
+        if not self.enabled:
+            return
         entry = Cached(body, media_type, generation, time.monotonic() + self.ttl_s)
         with self._lock:
             self._entries[key] = entry

@@ -115,10 +115,10 @@ def _catalog_page(
         base_model=base_model.strip() or None,
     )
     sort = sort if sort in SORT_KEYS else "relevance"
-    with svc.resolver.catalog.transaction(write=False) as session:
-        results = search_presets(
-            session, q, filters=filters, sort=sort, page=page, per_page=20, viewer=who.viewer
-        )
+    results = svc.search(
+        svc.cache.generation(), q, filters=filters, sort=sort, page=page, per_page=20,
+        viewer=who.viewer,
+    )  # fmt: skip
     query = {"q": q, "architecture": architecture, "size": size, "source": source, "tag": tag,
              "namespace": namespace, "base_model": base_model, "synced": synced,
              "sort": sort}  # fmt: skip

@@ -77,7 +77,7 @@ def _latest_digest(preset: Preset) -> str | None:
     return None
 
 
-def _summary_fields(preset: Any, tags: list[str], latest_revision: str | None) -> dict[str, Any]:
+def summary_fields(preset: Any, tags: list[str], latest_revision: str | None) -> dict[str, Any]:
     """A summary's fields from a preset's row (an ORM `Preset` or a row of its
     columns), its tags and the digest its `latest` alias names."""
     return dict(
@@ -112,12 +112,12 @@ _SUMMARY_COLUMNS = (
     Preset.owner, Preset.download_count, Preset.created_at, Preset.updated_at,
     Preset.base_model, Revision.digest,
 )  # fmt: skip
-_SUMMARY_ROWS = (
+SUMMARY_ROWS = (
     select(*_SUMMARY_COLUMNS)
     .outerjoin(_LATEST, (_LATEST.preset_id == Preset.id) & (_LATEST.name == "latest"))
     .outerjoin(Revision, Revision.id == _LATEST.revision_id)
-    .where(Preset.id.in_(_PAGE_IDS))
 )
+_SUMMARY_ROWS = SUMMARY_ROWS.where(Preset.id.in_(_PAGE_IDS))
 _SUMMARY_TAGS = select(PresetTag.preset_id, PresetTag.tag).where(PresetTag.preset_id.in_(_PAGE_IDS))
 
 
@@ -130,9 +130,16 @@ def _summaries(session: Session, ids: list[int]) -> tuple[PresetSummary, ...]:
     for preset_id, tag in session.execute(_SUMMARY_TAGS, {"ids": ids}):
         tags[preset_id].append(tag)
     return tuple(
-        PresetSummary(**_summary_fields(row, tags[row.id], row.digest))
+        PresetSummary(**summary_fields(row, tags[row.id], row.digest))
         for row in (found[preset_id] for preset_id in ids)
     )
+
+
+def qualified_base_model(base: str) -> str:
+    """A base model filter's `namespace/name` (a bare name is in the default
+    namespace, as bare names resolve)."""
+    base = base.strip()
+    return base if "/" in base else f"{DEFAULT_NAMESPACE}/{base}"
 
 
 def _filtered(filters: SearchFilters) -> list[ColumnElement[bool]]:
@@ -152,9 +159,7 @@ def _filtered(filters: SearchFilters) -> list[ColumnElement[bool]]:
             exists().where(PresetTag.preset_id == Preset.id, PresetTag.tag == filters.tag)
         )
     if filters.base_model is not None:
-        base = filters.base_model.strip()
-        qualified = base if "/" in base else f"{DEFAULT_NAMESPACE}/{base}"  # as bare names resolve
-        conditions.append(Preset.base_model == qualified)
+        conditions.append(Preset.base_model == qualified_base_model(filters.base_model))
     if filters.synced is not None:
         has_revision = exists().where(Revision.preset_id == Preset.id)
         conditions.append(has_revision if filters.synced else ~has_revision)
@@ -245,6 +250,14 @@ def _text_page(
     return _page(session, statement, order, offset, per_page), len(found)
 
 
+def check_page(page: int, per_page: int) -> None:
+    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        raise ValueError(
+            f"page must be >= 1 and per_page in 1..{MAX_PER_PAGE}. "
+            f"Received: page={page}, per_page={per_page}"
+        )
+
+
 def search_presets(
     session: Session,
     query: str = "",
@@ -268,11 +281,7 @@ def search_presets(
             others descend by default).
         page, per_page: 1-based page number and page size (at most 100).
     """
-    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
-        raise ValueError(
-            f"page must be >= 1 and per_page in 1..{MAX_PER_PAGE}. "
-            f"Received: page={page}, per_page={per_page}"
-        )
+    check_page(page, per_page)
     conditions = [_visible_to(viewer), *_filtered(filters or SearchFilters())]
     offset = (page - 1) * per_page
     query_words = words(query)
@@ -324,5 +333,5 @@ def preset_detail(
         )
         for r in sorted(preset.revisions, key=lambda r: (r.created_at, r.id), reverse=True)
     )
-    fields = _summary_fields(preset, [t.tag for t in preset.tags], _latest_digest(preset))
+    fields = summary_fields(preset, [t.tag for t in preset.tags], _latest_digest(preset))
     return PresetDetail(**fields, revisions=revisions)

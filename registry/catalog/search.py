@@ -38,8 +38,8 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import Select
 
 MAX_WORD_LENGTH = 64
-# Above every code point: `word < prefix + _TOP` bounds a prefix range.
-_TOP = "\U0010ffff"
+# Above every code point: `word < prefix + TOP` bounds a prefix range.
+TOP = "\U0010ffff"
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
@@ -55,7 +55,7 @@ def indexed_words(name: str, description: str, tags: list[str]) -> list[str]:
 
 
 def _prefix(word_table: Any, word: str) -> ColumnElement[bool]:
-    return and_(word_table.word >= word, word_table.word < word + _TOP)
+    return and_(word_table.word >= word, word_table.word < word + TOP)
 
 
 # Above this many index entries for its rarest word, a query's matches are a
@@ -181,7 +181,7 @@ class TextSearch:
 
 def name_begins(preset_name: Any, word: str) -> ColumnElement[bool]:
     """The preset's name begins with `word` (a range of the name index)."""
-    return and_(preset_name >= word, preset_name < word + _TOP)
+    return and_(preset_name >= word, preset_name < word + TOP)
 
 
 def name_rank(preset_name: Any, query_words: list[str]) -> ColumnElement[Any]:

@@ -11,8 +11,13 @@ from web.app import create_app
 def test_health() -> None:
     with TestClient(create_app()) as client:
         response = client.get("/health")
+        client.app.state.services.index.wait()  # type: ignore[attr-defined]
+        built = client.get("/health").json()
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "version": __version__}
+    body = response.json()
+    assert body["status"] == "ok" and body["version"] == __version__
+    assert body["search_index"] in ("building", "ready")
+    assert built["search_index"] == "ready"
 
 
 def test_openapi_lists_health() -> None:

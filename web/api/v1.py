@@ -22,7 +22,6 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from registry.catalog.names import ALIAS, check_name
-from registry.catalog.queries import search_presets
 from registry.catalog.service import delete_preset, move_alias
 from registry.errors import PresetNotFoundError
 from registry.preset.upload import TEE_BYTES
@@ -56,22 +55,21 @@ async def search(
     who: PrincipalDep,
     asked: Annotated[SearchRequest, Query()],
 ) -> Response:
-    # Answers are cached per query and viewer until the catalog changes (web.cache).
+    # Answers are cached per query and viewer until the catalog changes (web.cache),
+    # and read from the in-memory index when it is current (registry.catalog.memory).
     key = ("search", who.owner, str(request.url.query))
     cached, generation = svc.cache.lookup(key)
     if cached is not None:
         return Response(cached.body, media_type=cached.media_type)
 
-    def run() -> bytes:
-        with svc.resolver.catalog.transaction(write=False) as session:
-            found = search_presets(
-                session, asked.q, filters=asked.filters(), sort=asked.sort,
-                descending=asked.descending(), page=asked.page, per_page=asked.per_page,
-                viewer=who.viewer,
-            )  # fmt: skip
-        return found.model_dump_json().encode()
-
-    body = await run_in_threadpool(run)
+    options = dict(
+        filters=asked.filters(), sort=asked.sort, descending=asked.descending(),
+        page=asked.page, per_page=asked.per_page, viewer=who.viewer,
+    )  # fmt: skip
+    found = svc.search_memory(generation, asked.q, **options)
+    if found is None:
+        found = await run_in_threadpool(svc.search, generation, asked.q, **options)
+    body = found.model_dump_json().encode()
     svc.cache.store(key, generation, body, "application/json")
     return Response(body, media_type="application/json")
 
