@@ -42,18 +42,18 @@ class Services:
         settings = dataclasses.replace(settings, url=None, token=None)
         parse_policy(settings.require_signed)  # a bad REGISTRY_REQUIRE_SIGNED stops the start
         resolver = Resolver(settings)
-        index = MemoryIndex(resolver.catalog) if settings.search_index else None
-        if index is not None:
-            index.refresh()  # built in the background: searches ask the database meanwhile
-        return cls(
+        services = cls(
             settings=settings,
             resolver=resolver,
             limits=Limits.from_env(),
             cache=ResponseCache(resolver.catalog, enabled=settings.response_cache),
             mirror=Mirror.from_settings(settings, resolver),
-            index=index,
+            index=MemoryIndex(resolver.catalog) if settings.search_index else None,
             generation=GenerationPool(settings.try_limits) if settings.try_limits.workers else None,
         )
+        if services.index is not None:
+            services.index.refresh()  # built in the background: searches ask the database meanwhile
+        return services
 
     def search_memory(self, generation: int, query: str = "", **options: Any) -> SearchPage | None:
         """`search_presets` from the in-memory index, if it holds `generation`

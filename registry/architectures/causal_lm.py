@@ -13,6 +13,7 @@ subclass (`GPT2CausalLM`, `LlamaCausalLM`, `GemmaCausalLM`).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -51,6 +52,8 @@ class TextTokenizer(Protocol):
     def encode(self, text: str) -> list[int]: ...
 
     def decode(self, ids: Sequence[int]) -> str: ...
+
+    def token_to_id(self, token: str) -> int: ...
 
     def save_to_preset(self, preset_dir: str | os.PathLike[str]) -> None: ...
 
@@ -584,13 +587,18 @@ class CausalLM:
         return [int(t) for t in stops]
 
     def _special_token_ids(self) -> set[int]:
-        """What keras-hub strips from generated text: the start and end tokens (the
-        tokens generation stops at), and the pad token where it is a token of its own
-        (Gemma's `<pad>`; GPT-2's and Llama's pad with id 0, an ordinary token)."""
+        """What keras-hub strips from generated text (its tokenizer's
+        `special_token_ids`): the start and end tokens (the tokens generation
+        stops at), the pad token where it is a token of its own (Gemma's `<pad>`;
+        GPT-2's and Llama's pad with id 0, an ordinary token), and the others its
+        tokenizer registers (Llama 3's `<|start_header_id|>`, `<|end_header_id|>`)."""
         tokenizer = self._text_tokenizer()
         ids = {tokenizer.start_token_id, tokenizer.end_token_id, *self._tokenizer_stops(tokenizer)}
         if getattr(type(tokenizer), "pad_token", None) is not None:
             ids.add(tokenizer.pad_token_id)
+        for token in getattr(type(tokenizer), "misc_special_tokens", ()):
+            with contextlib.suppress(ValueError):  # not in this vocabulary
+                ids.add(tokenizer.token_to_id(token))
         return {int(t) for t in ids if t is not None}
 
     def _pad_token_id(self) -> int:

@@ -117,6 +117,8 @@ class Tokenizer:
     end_token: ClassVar[str | None] = None
     pad_token: ClassVar[str | None] = None  # None: id 0, as keras-hub's
     stop_tokens: ClassVar[tuple[str, ...]] = ()  # besides the end token
+    # Other special tokens keras-hub registers (and strips from generated text).
+    misc_special_tokens: ClassVar[tuple[str, ...]] = ()
     # What keras-hub's preprocessors put around one text: the start token, and
     # the end token where a classifier's packer adds it (BERT).
     packs_end_token: ClassVar[bool] = False

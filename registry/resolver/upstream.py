@@ -153,14 +153,16 @@ class UpstreamHub:
             headers["Range"] = f"bytes={start}-"
         try:
             connection, response = self._follow(url, headers)
-            if response.status >= 400:
-                content = response.read(64 << 10)
         except RegistryError:
             raise
         except (OSError, http.client.HTTPException) as error:
             raise self.unreachable(error) from error
         try:
             if response.status >= 400:
+                try:
+                    content = response.read(64 << 10)
+                except (OSError, http.client.HTTPException) as error:
+                    raise self.unreachable(error) from error
                 answer = httpx.Response(
                     response.status, content=content, headers=response.getheaders()
                 )
@@ -183,8 +185,12 @@ class UpstreamHub:
             if token and parts.netloc == own_host:
                 sent["Authorization"] = token
             target = parts.path + (f"?{parts.query}" if parts.query else "")
-            connection.request("GET", target, headers=sent)
-            response = connection.getresponse()
+            try:
+                connection.request("GET", target, headers=sent)
+                response = connection.getresponse()
+            except BaseException:  # an upstream that dies before answering: no socket left open
+                connection.close()
+                raise
             location = response.getheader("Location")
             if response.status in (301, 302, 303, 307, 308) and location:
                 response.read()

@@ -41,6 +41,7 @@ class Llama3Tokenizer(BytePairTokenizer):
     start_token = "<|begin_of_text|>"
     end_token = "<|end_of_text|>"
     stop_tokens = ("<|eot_id|>", "<|end_of_text|>")
+    misc_special_tokens = ("<|start_header_id|>", "<|end_header_id|>")
     # keras-hub's `Llama3Tokenizer` special tokens, all matched whole in text.
     unsplittable_tokens = (
         "<|begin_of_text|>",
