@@ -80,6 +80,9 @@ def _load_rows(name: str, rows: dict[str, Any]) -> list[Row]:
     full_ratio = _ratio(full["load_s"], reference["load_s"])
     fast_ratio = _ratio(fast["load_s"], reference["load_s"])
     process_ratio = _ratio(full["wall_s"], reference["wall_s"])
+    # `Registry().load(name)` checks with the fast check by default: the issue's
+    # whole-process target is that call's, from spawn to exit.
+    default_ratio = _ratio(fast["wall_s"], reference["wall_s"])
     rss_ratio = max(
         _ratio(row["rss_mb"], reference["rss_mb"])
         for label, row in rows.items()
@@ -97,6 +100,12 @@ def _load_rows(name: str, rows: dict[str, Any]) -> list[Row]:
             f"{fast_ratio:.2f}x",
             "<= 0.6x",
             fast_ratio <= 0.6,
+        ),
+        (
+            f"verified load (fast check, the default) vs keras-hub, whole process, {name}",
+            f"{default_ratio:.2f}x",
+            "<= 0.6x",
+            default_ratio <= 0.6,
         ),
         (
             f"verified load (full rehash) vs keras-hub, whole process, {name}",
