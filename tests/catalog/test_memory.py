@@ -205,3 +205,16 @@ def test_a_failed_build_leaves_the_database_answering(
         assert index.builds == 0
     finally:
         index.close()
+
+
+def test_an_empty_catalog(database_url: str) -> None:
+    empty = Catalog.open(database_url, seed=False)
+    try:
+        with empty.transaction(write=False) as session:
+            snapshot = Snapshot.read(session)
+            for asked in _queries(random.Random(5), 20):
+                expected = search_presets(session, **asked)  # type: ignore[arg-type]
+                assert snapshot.search(**asked) == expected  # type: ignore[arg-type]
+        assert len(snapshot) == 0
+    finally:
+        empty.close()
