@@ -20,7 +20,9 @@ counts, which move no generation, are read again (the response cache holds
 them as long).
 
 Names and words sort by code point, as SQLite and a PostgreSQL database of C
-collation order them.
+collation order them. A PostgreSQL database that orders text otherwise (a libc
+locale such as en_US.UTF-8, or ICU) sorts names differently, so on it the index
+stays off (`text_order_differs`) and the database answers every search.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from registry.catalog.database import Catalog
@@ -156,6 +158,33 @@ def _string_ranks(values: Sequence[str]) -> np.ndarray:
     return np.fromiter((position[v] for v in values), dtype=np.int64, count=len(values))
 
 
+_CODE_POINT_LOCALES = {"c", "posix", "c.utf-8", "c.utf8"}
+
+
+class TextOrderError(Exception):
+    """The database orders text otherwise than by code point."""
+
+
+def text_order_differs(session: Session) -> str | None:
+    """Why the database orders names otherwise than by code point, or None if
+    it does not: SQLite compares bytes; PostgreSQL does for a database of C
+    locale (libc's C, POSIX or C.UTF-8)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    database = (
+        session.execute(text("SELECT * FROM pg_database WHERE datname = current_database()"))
+        .mappings()
+        .one()
+    )
+    provider = database.get("datlocprovider", "c")  # PostgreSQL 15 and later
+    if provider == "c" and str(database["datcollate"]).lower() in _CODE_POINT_LOCALES:
+        return None
+    locale = database["datcollate"] if provider == "c" else f"provider {provider!r}"
+    return (
+        f"the catalog's PostgreSQL database orders text by its locale ({locale}), not by code point"
+    )
+
+
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _NAIVE_EPOCH = _EPOCH.replace(tzinfo=None)
 _MICROSECOND = dt.timedelta(microseconds=1)
@@ -236,6 +265,9 @@ class Snapshot:
         if session.get_bind().dialect.name == "postgresql":
             # One snapshot of the database for every statement below.
             session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        differs = text_order_differs(session)
+        if differs is not None:
+            raise TextOrderError(differs)
         current = read_generation(session)
         connection = session.connection()
         stream = {"yield_per": 5000}
@@ -539,6 +571,7 @@ class MemoryIndex:
         self._lock = threading.Lock()
         self._builder: threading.Thread | None = None
         self._closed = False
+        self.off_because: str | None = None  # set when the catalog cannot be indexed
         self.builds = 0  # snapshots built: for tests and the server's metrics
 
     def snapshot(self, generation: int) -> Snapshot | None:
@@ -560,7 +593,7 @@ class MemoryIndex:
     def refresh(self) -> None:
         """Start building a new snapshot, unless one is being built."""
         with self._lock:
-            if self._closed or (self._builder is not None and self._builder.is_alive()):
+            if self._closed or self.off_because or (self._builder and self._builder.is_alive()):
                 return
             self._builder = threading.Thread(
                 target=self._build, name="catalog-memory-index", daemon=True
@@ -568,7 +601,10 @@ class MemoryIndex:
             self._builder.start()
 
     def state(self) -> str:
-        """ "ready" once a snapshot was built (it may be behind the catalog), else "building"."""
+        """`ready` once a snapshot was built (it may be behind the catalog), `off`
+        if the catalog cannot be indexed (`off_because`), else `building`."""
+        if self.off_because is not None:
+            return "off"
         return "building" if self._snapshot is None else "ready"
 
     def wait(self, timeout: float | None = None) -> None:
@@ -581,6 +617,10 @@ class MemoryIndex:
         try:
             with self.catalog.transaction(write=False) as session:
                 built = Snapshot.read(session, self._snapshot)
+        except TextOrderError as error:
+            self.off_because = str(error)
+            log.warning("The in-memory search index is off: %s; the database answers.", error)
+            return
         except Exception:  # the database answers searches meanwhile; try again next time
             log.exception("Building the catalog's in-memory search index failed")
             return

@@ -6,12 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import random
 import time
+import uuid
+from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import create_engine, make_url, text
 
 from registry.catalog.database import Catalog
 from registry.catalog.generation import generation
-from registry.catalog.memory import MemoryIndex, Snapshot
+from registry.catalog.memory import MemoryIndex, Snapshot, text_order_differs
 from registry.catalog.queries import (
     EVERYONE,
     SearchFilters,
@@ -218,3 +221,52 @@ def test_an_empty_catalog(database_url: str) -> None:
         assert len(snapshot) == 0
     finally:
         empty.close()
+
+
+@pytest.fixture()
+def icu_database(postgres_server: str) -> Iterator[str]:
+    """A PostgreSQL database ordering text by ICU's en-US rules (dropped after)."""
+    name = f"test_icu_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(
+            text(
+                f'CREATE DATABASE "{name}" TEMPLATE template0 LOCALE_PROVIDER icu '
+                "ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+            )
+        )
+    try:
+        yield make_url(postgres_server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_off_where_the_database_orders_text_by_locale(icu_database: str) -> None:
+    catalog = Catalog.open(icu_database)
+    try:
+        with catalog.transaction() as session:
+            for name in ("aB", "a_b"):
+                create_preset(session, PresetSpec(namespace="team", name=name,
+                              architecture="GPT2Backbone", source_kind="upload"))  # fmt: skip
+        with catalog.transaction(write=False) as session:
+            assert text_order_differs(session) is not None
+            # Why: by code point "aB" comes first; this database puts "a_b" first.
+            by_name = search_presets(session, filters=SearchFilters(namespace="team"), sort="name")
+            assert [p.name for p in by_name.items] == ["a_b", "aB"]
+        index, current = _index(catalog)
+        index.refresh()
+        index.wait()
+        assert index.state() == "off" and "locale" in (index.off_because or "")
+        assert index.search(current, viewer=Viewer()) is None  # the database answers
+        index.refresh()
+        assert index.builds == 0
+        index.close()
+    finally:
+        catalog.close()
+
+
+def test_code_point_databases_are_indexed(catalog: Catalog) -> None:
+    with catalog.transaction(write=False) as session:
+        assert text_order_differs(session) is None  # SQLite, and the C.UTF-8 test database
