@@ -61,13 +61,15 @@ class Services:
         well under a millisecond, so async handlers call it in place."""
         return None if self.index is None else self.index.search(generation, query, **options)
 
+    def search_database(self, query: str = "", **options: Any) -> SearchPage:
+        """`search_presets` in a read transaction of its own."""
+        with self.resolver.catalog.transaction(write=False) as session:
+            return search_presets(session, query, **options)
+
     def search(self, generation: int, query: str = "", **options: Any) -> SearchPage:
         """`search_presets`, from memory (`search_memory`), else from the database."""
         found = self.search_memory(generation, query, **options)
-        if found is not None:
-            return found
-        with self.resolver.catalog.transaction(write=False) as session:
-            return search_presets(session, query, **options)
+        return found if found is not None else self.search_database(query, **options)
 
     def close(self) -> None:
         if self.index is not None:

@@ -7,6 +7,7 @@ import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -45,6 +46,18 @@ def tar_of(directory: Path, *, prefix: str = "") -> bytes:
             if path.is_file():
                 bundle.add(path, arcname=prefix + path.relative_to(directory).as_posix())
     return buffer.getvalue()
+
+
+def upload_tar(
+    url: str, headers: dict[str, str], name: str, directory: Path, *, private: bool = False
+) -> httpx.Response:
+    """POST `directory` as a .tar.gz new revision of `name` (`namespace/name`) to a live server."""
+    return httpx.post(
+        f"{url}/api/v1/presets/{name}/revisions",
+        content=tar_of(directory),
+        params={"private": private},
+        headers={**headers, "Content-Type": "application/gzip"},
+    )
 
 
 def multipart_files(directory: Path, prefix: str = "") -> list[tuple[str, tuple[str, bytes]]]:

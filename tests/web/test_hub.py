@@ -9,7 +9,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import keras
 import numpy as np
 import pytest
@@ -26,7 +25,7 @@ from registry.config import Settings
 from registry.preset.manifest import build_manifest
 from registry.resolver.resolve import Resolver
 from tests.conftest import tiny_inputs
-from tests.web.conftest import tar_of
+from tests.web.conftest import upload_tar
 from tests.web.live import LiveServer
 
 
@@ -50,12 +49,7 @@ def hub(
         ("tiny-hf", hf_preset, False),
         ("secret", keras_hub_preset, True),
     ):
-        response = httpx.post(
-            f"{live.url}/api/v1/presets/alice/{name}/revisions",
-            content=tar_of(directory),
-            params={"private": private},
-            headers={**alice, "Content-Type": "application/gzip"},
-        )
+        response = upload_tar(live.url, alice, f"alice/{name}", directory, private=private)
         assert response.status_code == 201, response.text
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
     monkeypatch.setenv("HF_ENDPOINT", live.url)

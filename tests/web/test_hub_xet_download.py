@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from registry.xet import segments
 from registry.xet.xorb import HEADER_BYTES, parse_header
-from tests.web.conftest import tar_of
+from tests.web.conftest import upload_tar
 from tests.web.live import LiveServer, live_server, settings_at
 from web.api import xet_offer, xet_read
 
@@ -63,12 +63,8 @@ def xet_hub(
     with live_server(settings_at(home), wrap=paths.wrap) as live:
         alice = {"Authorization": f"Bearer {live.token('alice')}"}
         for name, private in (("tiny", False), ("secret", True)):
-            response = httpx.post(
-                f"{live.url}/api/v1/presets/alice/{name}/revisions",
-                content=tar_of(keras_hub_preset),
-                params={"private": private},
-                headers={**alice, "Content-Type": "application/gzip"},
-            )
+            response = upload_tar(live.url, alice, f"alice/{name}", keras_hub_preset,
+                                  private=private)  # fmt: skip
             assert response.status_code == 201, response.text
         monkeypatch.setenv("HF_ENDPOINT", live.url)
         yield live
@@ -189,12 +185,7 @@ def test_a_read_token_reads_its_own_revision_only(
 ) -> None:
     alice = xet_hub.token("alice")
     headers = {"Authorization": f"Bearer {alice}"}
-    other = httpx.post(
-        f"{xet_hub.url}/api/v1/presets/alice/other/revisions",
-        content=tar_of(hf_preset),
-        params={"private": True},
-        headers={**headers, "Content-Type": "application/gzip"},
-    )
+    other = upload_tar(xet_hub.url, headers, "alice/other", hf_preset, private=True)
     assert other.status_code == 201
     private_sha = _sha256(hf_preset / "model.safetensors")
     token = _read_token(xet_hub, "alice/tiny", _commit(xet_hub, "alice/tiny"))
@@ -277,10 +268,7 @@ def test_the_server_can_turn_xet_downloads_off(
     settings = dataclasses.replace(settings_at(home), xet_downloads=False)
     with live_server(settings) as live:
         alice = {"Authorization": f"Bearer {live.token('alice')}"}
-        httpx.post(
-            f"{live.url}/api/v1/presets/alice/tiny/revisions", content=tar_of(keras_hub_preset),
-            headers={**alice, "Content-Type": "application/gzip"},
-        ).raise_for_status()  # fmt: skip
+        upload_tar(live.url, alice, "alice/tiny", keras_hub_preset).raise_for_status()
         head = httpx.head(f"{live.url}/alice/tiny/resolve/main/model.weights.h5")
         assert head.status_code == 200
         assert "X-Xet-Hash" not in head.headers

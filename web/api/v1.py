@@ -68,7 +68,7 @@ async def search(
     )  # fmt: skip
     found = svc.search_memory(generation, asked.q, **options)
     if found is None:
-        found = await run_in_threadpool(svc.search, generation, asked.q, **options)
+        found = await run_in_threadpool(svc.search_database, asked.q, **options)
     body = found.model_dump_json().encode()
     svc.cache.store(key, generation, body, "application/json")
     return Response(body, media_type="application/json")
