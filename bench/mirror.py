@@ -1,7 +1,7 @@
 """A pull-through mirror of the Hub, cold and warm, against the same download
 without it, in one run.
 
-    python bench/mirror.py [--runs 3] [--cache DIR] [--json PATH]
+    python bench/mirror.py [--runs 3] [--links loopback,2500,1000] [--cache DIR] [--json PATH]
 
 The upstream is a registry server (one uvicorn process) holding the
 GPT-2-medium-shaped preset of `bench/load.py` (~1.4 GB); the mirror is another
@@ -18,7 +18,16 @@ its worst run:
   `HF_HUB_DISABLE_XET=1` (one plain GET a file), against `curl` of the same
   files from it (the bytes with no client around them), after one untimed run
   of each (the mirror writes around the page cache; a first write is slower).
-Prints a Markdown table; `--json PATH` also writes the figures.
+
+Both phases run once for each of `--links`: `loopback` as it is (every process
+sharing the same 2 cores, so CPU decides), then over links of so many Mbit/s,
+as a mirror meets them: the upstream's replies capped (cold: the Hub across a
+WAN, the clients beside the mirror on loopback), then the mirror's (warm: a
+team's LAN, curl behind the same cap). The cap is an HTB class of `tc` on
+`lo` for the server's port, removed afterwards; it needs root, and without it
+those rows are left out with the reason. Every row also gives the CPU seconds
+of the client (user + system) and of the servers, the medians: what the cores
+were busy with. Prints Markdown tables; `--json PATH` also writes the figures.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -55,10 +65,88 @@ snapshot_download(sys.argv[2], endpoint=sys.argv[1], local_dir=sys.argv[3])
 """
 
 
-def _wall(command: list[str], env: dict[str, str]) -> float:
+class LinkUnavailableError(RuntimeError):
+    """No link can be emulated here (no `tc`, not root, or `lo` has a qdisc of its own)."""
+
+
+def _tc(*args: str) -> str:
+    done = subprocess.run(["tc", *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise LinkUnavailableError(f"tc {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout
+
+
+@contextmanager
+def link(port: int, mbit: int | None) -> Iterator[None]:
+    """What the server on `port` sends over loopback capped at `mbit` Mbit/s,
+    as a network link of that speed carries it (None: loopback as it is).
+
+    An HTB qdisc on `lo` whose one class takes the packets from that port;
+    everything else on `lo` passes it unclassified, at full speed. Removed on
+    the way out, whatever happened.
+
+    Raises:
+        LinkUnavailableError: no `tc`, no right to use it, or `lo` already has a
+            root qdisc of someone else's (left alone).
+    """
+    if mbit is None:
+        yield
+        return
+    if shutil.which("tc") is None:
+        raise LinkUnavailableError("no tc here (Debian's iproute2)")
+    shown = _tc("qdisc", "show", "dev", "lo").split()
+    if shown[:4] != ["qdisc", "noqueue", "0:", "root"]:
+        raise LinkUnavailableError(f"lo has a qdisc of its own ({' '.join(shown)}); left alone")
+    _tc("qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb")
+    try:
+        rate = f"{mbit}mbit"
+        _tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:1", "htb",
+            "rate", rate, "ceil", rate, "quantum", "200000")  # fmt: skip
+        _tc("filter", "add", "dev", "lo", "parent", "1:", "protocol", "ip", "prio", "1",
+            "u32", "match", "ip", "sport", str(port), "0xffff", "flowid", "1:1")  # fmt: skip
+        yield
+    finally:
+        _tc("qdisc", "del", "dev", "lo", "root")
+
+
+def _run(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """A fresh process, timed from spawn to exit: (wall, its user + system CPU seconds)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True)
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, cpu
+
+
+def _cpu_s(pid: int) -> float:
+    """A live process's user + system CPU seconds so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _Timed:
+    """One case's runs: wall, client CPU and server CPU of each."""
+
+    def __init__(self) -> None:
+        self.walls: list[float] = []
+        self.client_cpu: list[float] = []
+        self.server_cpu: list[float] = []
+
+    def run(self, command: list[str], env: dict[str, str], servers: list[int]) -> None:
+        before = sum(_cpu_s(pid) for pid in servers)
+        wall, cpu = _run(command, env)
+        self.walls.append(wall)
+        self.client_cpu.append(cpu)
+        self.server_cpu.append(sum(_cpu_s(pid) for pid in servers) - before)
+
+    def figures(self, size: int) -> dict[str, float]:
+        median = statistics.median(self.walls)
+        return {"wall_s": median, "wall_s_max": max(self.walls), "mb_per_s": size / 1e6 / median,
+                "mb_per_s_worst": size / 1e6 / max(self.walls),
+                "client_cpu_s": statistics.median(self.client_cpu),
+                "server_cpu_s": statistics.median(self.server_cpu)}  # fmt: skip
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -73,6 +161,10 @@ def _server(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]
     port = serving.load_bench_port()
     with serving.server(["web.app:create_app", "--factory"], env, port) as process:
         yield f"http://127.0.0.1:{port}", process
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
 
 
 def _upstream_holds_the_preset(url: str, preset: Path, secret: str) -> int:
@@ -94,47 +186,55 @@ def _recorded(mirror: str, timeout: float = 600) -> None:
         time.sleep(0.2)
 
 
-def _figures(walls: list[float], size: int) -> dict[str, float]:
-    median = statistics.median(walls)
-    return {"wall_s": median, "wall_s_max": max(walls), "mb_per_s": size / 1e6 / median,
-            "mb_per_s_worst": size / 1e6 / max(walls)}  # fmt: skip
-
-
 def cold(
-    upstream: str, size: int, runs: int, scratch: Path, env: dict[str, str], client: dict[str, str]
+    upstream: tuple[str, int],
+    size: int,
+    runs: int,
+    scratch: Path,
+    env: dict[str, str],
+    client: dict[str, str],
+    mbit: int | None,
 ) -> dict[str, Any]:
-    """A fresh mirror for each run, against the upstream itself, A B A B."""
-    walls: dict[str, list[float]] = {"mirror, cold": [], "upstream": []}
+    """A fresh mirror for each run, against the upstream itself, A B A B; the
+    upstream's replies over the link (to the mirror, or to the client)."""
+    url, upstream_pid = upstream
+    timed = {"mirror, cold": _Timed(), "upstream": _Timed()}
     rss: list[float] = []
-    for run in range(runs):
-        home = scratch / f"mirror-home-{run}"
-        mirror_env = {**env, "REGISTRY_HOME": str(home), "REGISTRY_HF_UPSTREAM": upstream}
-        with _server(mirror_env) as (mirror, process):
-            target = scratch / f"cold-{run}"
-            walls["mirror, cold"].append(
-                _wall([sys.executable, "-c", _HUB, mirror, NAME, str(target)], client)
-            )
+    with link(_port(url), mbit):
+        for run in range(runs):
+            home = scratch / f"mirror-home-{run}"
+            mirror_env = {**env, "REGISTRY_HOME": str(home), "REGISTRY_HF_UPSTREAM": url}
+            with _server(mirror_env) as (mirror, process):
+                target = scratch / f"cold-{run}"
+                timed["mirror, cold"].run([sys.executable, "-c", _HUB, mirror, NAME, str(target)],
+                                          client, [upstream_pid, process.pid])  # fmt: skip
+                shutil.rmtree(target)
+                _recorded(mirror)
+                rss.append(_peak_rss_mb(process.pid))
+            shutil.rmtree(home)
+            target = scratch / f"direct-{run}"
+            timed["upstream"].run([sys.executable, "-c", _HUB, url, NAME, str(target)],
+                                  client, [upstream_pid])  # fmt: skip
             shutil.rmtree(target)
-            _recorded(mirror)
-            rss.append(_peak_rss_mb(process.pid))
-        shutil.rmtree(home)
-        target = scratch / f"direct-{run}"
-        walls["upstream"].append(
-            _wall([sys.executable, "-c", _HUB, upstream, NAME, str(target)], client)
-        )
-        shutil.rmtree(target)
-    results = {label: _figures(values, size) for label, values in walls.items()}
+    results = {label: case.figures(size) for label, case in timed.items()}
     results["mirror, cold"]["server_peak_rss_mb"] = max(rss)
     return results
 
 
 def warm(
-    upstream: str, size: int, runs: int, scratch: Path, env: dict[str, str], client: dict[str, str]
+    upstream: str,
+    size: int,
+    runs: int,
+    scratch: Path,
+    env: dict[str, str],
+    client: dict[str, str],
+    mbit: int | None,
 ) -> dict[str, Any]:
-    """A mirror that holds the preset, against curl of the same files from it, A B A B."""
+    """A mirror that holds the preset, against curl of the same files from it,
+    A B A B; the mirror's replies over the link."""
     home = scratch / "mirror-home-warm"
     mirror_env = {**env, "REGISTRY_HOME": str(home), "REGISTRY_HF_UPSTREAM": upstream}
-    with _server(mirror_env) as (mirror, _):
+    with _server(mirror_env) as (mirror, process):
         filled = scratch / "fill"
         subprocess.run([sys.executable, "-c", _HUB, mirror, NAME, str(filled)], cwd=REPO,
                        env=client, check=True, capture_output=True)  # fmt: skip
@@ -152,22 +252,50 @@ def warm(
                 part for i, url in enumerate(urls) for part in (url, "-o", str(target / f"f{i}"))
             ]], client),
         }  # fmt: skip
-        walls: dict[str, list[float]] = {label: [] for label in commands}
-        for command, env_of in commands.values():  # warm-up: page cache, first writes
-            _wall(command(scratch / "warm-up"), env_of)
-            shutil.rmtree(scratch / "warm-up", ignore_errors=True)
-        for run in range(runs):
-            for label, (command, env_of) in commands.items():
-                target = scratch / f"run-{run}"
-                walls[label].append(_wall(command(target), env_of))
-                shutil.rmtree(target, ignore_errors=True)
+        timed = {label: _Timed() for label in commands}
+        with link(_port(mirror), mbit):
+            for command, env_of in commands.values():  # warm-up: page cache, first writes
+                _run(command(scratch / "warm-up"), env_of)
+                shutil.rmtree(scratch / "warm-up", ignore_errors=True)
+            for run in range(runs):
+                for label, (command, env_of) in commands.items():
+                    target = scratch / f"run-{run}"
+                    timed[label].run(command(target), env_of, [process.pid])
+                    shutil.rmtree(target, ignore_errors=True)
     shutil.rmtree(home)
-    return {label: _figures(values, size) for label, values in walls.items()}
+    return {label: case.figures(size) for label, case in timed.items()}
+
+
+def copy_rates(total: int = 1 << 30) -> dict[str, float]:
+    """GB/s at which this machine copies 256 MiB of memory into a 16 KiB buffer
+    (it stays in the CPU's caches, as curl's does) and into a 256 MiB one (it
+    does not): what a client pays for each pass over large buffers."""
+    rates = {}
+    for label, block in (("16 KiB", 16 << 10), ("256 MiB", 256 << 20)):
+        source, target = memoryview(bytearray(os.urandom(1 << 20)) * 256), bytearray(block)
+        started, copied = time.perf_counter(), 0
+        while copied < total:
+            for offset in range(0, len(source) - block + 1, block):
+                target[:] = source[offset : offset + block]
+                copied += block
+        rates[label] = copied / 1e9 / (time.perf_counter() - started)
+    return rates
+
+
+def _links(value: str) -> list[int | None]:
+    """`loopback,2500,1000` -> [None, 2500, 1000]."""
+    return [None if part == "loopback" else int(part) for part in value.split(",") if part]
+
+
+def link_name(mbit: int | None) -> str:
+    return "loopback" if mbit is None else f"{mbit / 1000:g} Gbit/s"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--links", type=_links, default=_links("loopback,2500,1000"),
+                        help="loopback and/or link speeds in Mbit/s, comma-separated")  # fmt: skip
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "registry-bench")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -178,15 +306,23 @@ def main() -> None:
     servers["TF_CPP_MIN_LOG_LEVEL"] = "3"
     scratch = Path(tempfile.mkdtemp(prefix="registry-mirror-bench-", dir=args.cache))
     client = {**servers, "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HOME": str(scratch / "hf_home")}
+    results: dict[str, Any] = {"runs": args.runs, "links": {}, "left_out": {},
+                               "copy_gb_per_s": copy_rates()}  # fmt: skip
     try:
-        with _server({**servers, "REGISTRY_HOME": str(home)}) as (upstream, _):
-            size = _upstream_holds_the_preset(upstream, preset, secret)
-            results = {
-                "cold": cold(upstream, size, args.runs, scratch, servers, client),
-                "warm": warm(upstream, size, args.runs, scratch, servers, client),
-                "bytes": size,
-                "runs": args.runs,
-            }
+        with _server({**servers, "REGISTRY_HOME": str(home)}) as (upstream, process):
+            results["bytes"] = size = _upstream_holds_the_preset(upstream, preset, secret)
+            for mbit in args.links:
+                name = link_name(mbit)
+                measured = (size, args.runs, scratch, servers, client, mbit)
+                try:
+                    results["links"][name] = {
+                        "mbit": mbit,
+                        "cold": cold((upstream, process.pid), *measured),
+                        "warm": warm(upstream, *measured),
+                    }
+                except LinkUnavailableError as error:
+                    print(f"{name}: left out, {error}", file=sys.stderr)
+                    results["left_out"][name] = str(error)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     report(results)
@@ -194,29 +330,57 @@ def main() -> None:
         args.json.write_text(json.dumps(results, indent=2))
 
 
+def phases(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each link's figures (a run before links were measured: its loopback's)."""
+    if "links" in results:
+        links: dict[str, dict[str, Any]] = results["links"]
+        return links
+    return {"loopback": {"mbit": None, "cold": results["cold"], "warm": results["warm"]}}
+
+
+CASES = (
+    ("cold", "upstream", ["mirror, cold"]),
+    ("warm", "curl", ["mirror, warm", "mirror, warm, HF_HUB_DISABLE_XET=1"]),
+)
+
+
 def report(results: dict[str, Any]) -> None:
     size, runs = results["bytes"], results["runs"]
-    print(f"{size / 1e9:.2f} GB over loopback; median (worst) of {runs} fresh processes, "
-          "the cases taking turns")  # fmt: skip
-    print()
-    print("| case | wall (s) | MB/s | vs reference (median) | vs reference (worst) | target |")
-    print("|---|---:|---:|---:|---:|---|")
-    for phase, ours, theirs in (("cold", ["mirror, cold"], "upstream"),
-                                ("warm", ["mirror, warm", "mirror, warm, HF_HUB_DISABLE_XET=1"],
-                                 "curl")):  # fmt: skip
-        rows = results[phase]
-        for label in (theirs, *ours):
-            if label not in rows:  # a run before the case was measured
-                continue
-            row = rows[label]
-            ratio = row["mb_per_s"] / rows[theirs]["mb_per_s"]
-            worst = row["mb_per_s_worst"] / rows[theirs]["mb_per_s_worst"]
-            target = "reference" if label == theirs else ">= 0.8x"
-            print(
-                f"| {label} | {row['wall_s']:.2f} ({row['wall_s_max']:.2f}) | "
-                f"{row['mb_per_s']:.0f} | {ratio:.2f}x | {worst:.2f}x | {target} |"
-            )
-    rss = results["cold"]["mirror, cold"]["server_peak_rss_mb"]
+    print(f"{size / 1e9:.2f} GB; median (worst) of {runs} fresh processes, the cases taking "
+          "turns; CPU: user + system seconds, medians")  # fmt: skip
+    for name, link_results in phases(results).items():
+        where = ("loopback as it is: every process on the same 2 cores" if name == "loopback" else
+                 f"cold: the upstream's replies over a {name} link; "
+                 f"warm: the mirror's over a {name} link")  # fmt: skip
+        print()
+        print(f"{where}")
+        print()
+        print("| case | wall (s) | MB/s | vs reference (median) | vs reference (worst) "
+              "| client CPU (s) | servers' CPU (s) | target |")  # fmt: skip
+        print("|---|---:|---:|---:|---:|---:|---:|---|")
+        for phase, theirs, ours in CASES:
+            rows = link_results[phase]
+            for label in (theirs, *ours):
+                if label not in rows:  # a run before the case was measured
+                    continue
+                row = rows[label]
+                ratio = row["mb_per_s"] / rows[theirs]["mb_per_s"]
+                worst = row["mb_per_s_worst"] / rows[theirs]["mb_per_s_worst"]
+                target = "reference" if label == theirs else ">= 0.8x"
+                cpu = " | ".join(f"{row[key]:.2f}" if key in row else ""
+                                 for key in ("client_cpu_s", "server_cpu_s"))  # fmt: skip
+                print(
+                    f"| {label} | {row['wall_s']:.2f} ({row['wall_s_max']:.2f}) | "
+                    f"{row['mb_per_s']:.0f} | {ratio:.2f}x | {worst:.2f}x | {cpu} | {target} |"
+                )
+    for name, reason in results.get("left_out", {}).items():
+        print(f"\n{name}: left out ({reason})")
+    if "copy_gb_per_s" in results:
+        rates = ", ".join(f"{rate:.1f} GB/s in {block} blocks"
+                          for block, rate in results["copy_gb_per_s"].items())  # fmt: skip
+        print(f"\nthis machine copies 256 MiB of memory at {rates}")
+    rss = max(link["cold"]["mirror, cold"]["server_peak_rss_mb"]
+              for link in phases(results).values())  # fmt: skip
     print()
     print(f"mirror server peak RSS over a cold download (worst): {rss:.0f} MB")
 

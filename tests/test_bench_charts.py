@@ -170,12 +170,24 @@ XET_UPLOAD = {
                "server_peak_rss_mb": 170.0},
     "sink": {"seconds": 4.0, "mb_per_s": 350.0, "tool": "curl", "server_peak_rss_mb": 40.0},
 }  # fmt: skip
-MIRROR = {
+MIRROR_LOOPBACK = {
     "cold": {"mirror, cold": _rate(150.0, server_peak_rss_mb=150.0), "upstream": _rate(180.0)},
     "warm": {"mirror, warm": _rate(240.0), "curl": _rate(300.0)},
+}
+MIRROR = {
+    "links": {
+        "loopback": {"mbit": None, **MIRROR_LOOPBACK},
+        "1 Gbit/s": {
+            "mbit": 1000,
+            "cold": {"mirror, cold": _rate(105.0, server_peak_rss_mb=170.0),
+                     "upstream": _rate(101.0)},
+            "warm": {"mirror, warm": _rate(106.0), "curl": _rate(122.0)},
+        },
+    },
+    "left_out": {},
     "bytes": 1_420_000_000,
     "runs": 3,
-}
+}  # fmt: skip
 S3 = {
     "clients": {
         "obstore, upload": _rate(133.0, cpu_s=2.5, cpu_s_max=2.6),
@@ -257,7 +269,8 @@ EXPECTED = {
     "hub_upload": ["registry upload", "curl -T of the weights", "target < 256 MB"],
     "xet_upload": ["hf_xet upload, empty client cache", "curl to a hello-world sink",
                    "target < 256 MB"],
-    "mirror": ["cold: through the mirror", "cold: upstream directly", "target >= 0.8x curl"],
+    "mirror": ["cold: through the mirror", "cold: upstream directly", "target >= 0.8x curl",
+               "loopback", "1 Gbit/s"],
     "s3": ["obstore, upload", "boto3, download", "upload: S3 bucket", "upload: local directory",
            "target < 256 MB"],
     "generate": ["registry generate", "keras-hub generate", "transformers generate",
@@ -321,3 +334,15 @@ def test_a_result_lacking_figures_is_skipped(
     assert "load" in skipped[0] and "'hash'" in skipped[0]
     assert "'server'" in skipped[2] and "web" in skipped[1]
     assert (tmp_path / "charts.md").read_text() == "![Catalog search](catalog.svg)\n"
+
+
+def test_a_mirror_result_from_before_links_is_drawn_as_loopback(
+    charts: ModuleType, tmp_path: Path
+) -> None:
+    older = {**MIRROR_LOOPBACK, "bytes": 1_420_000_000, "runs": 3}
+    (tmp_path / "mirror.json").write_text(json.dumps(older))
+
+    [svg] = charts.draw(tmp_path)
+
+    texts = " ".join(_texts(svg).split())
+    assert "loopback" in texts and "Gbit/s" not in texts
