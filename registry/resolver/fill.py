@@ -537,7 +537,14 @@ class Fill:
                 path = self._followed if self._landing is None and self._followed else self._path
             try:
                 return os.open(path, os.O_RDONLY)
-            except FileNotFoundError:  # the followed file was stored meanwhile
+            except FileNotFoundError:
+                # The followed file was stored (or its download failed) before this
+                # process learned it: its own run learns which within a poll.
+                self._changed.wait_for(
+                    lambda: self.sha256 is not None or self.error is not None, timeout=STALL_S
+                )
+                if self.error is not None:
+                    raise self.error from None
                 if self.sha256 is None:
                     raise UpstreamUnavailableError(
                         f"{self.expected.label} moved while it was read; ask again."
