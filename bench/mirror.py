@@ -44,6 +44,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -186,84 +187,81 @@ def _recorded(mirror: str, timeout: float = 600) -> None:
         time.sleep(0.2)
 
 
-def cold(
-    upstream: tuple[str, int],
-    size: int,
-    runs: int,
-    scratch: Path,
-    env: dict[str, str],
-    client: dict[str, str],
-    mbit: int | None,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Setting:
+    """What both phases share: the preset's size, the runs, where clients write,
+    the servers' and the clients' environments, and the link (None: loopback)."""
+
+    size: int
+    runs: int
+    scratch: Path
+    env: dict[str, str]
+    client: dict[str, str]
+    mbit: int | None
+
+
+def cold(upstream: tuple[str, int], setting: Setting) -> dict[str, Any]:
     """A fresh mirror for each run, against the upstream itself, A B A B; the
     upstream's replies over the link (to the mirror, or to the client)."""
     url, upstream_pid = upstream
     timed = {"mirror, cold": _Timed(), "upstream": _Timed()}
     rss: list[float] = []
-    with link(_port(url), mbit):
-        for run in range(runs):
-            home = scratch / f"mirror-home-{run}"
-            mirror_env = {**env, "REGISTRY_HOME": str(home), "REGISTRY_HF_UPSTREAM": url}
+    with link(_port(url), setting.mbit):
+        for run in range(setting.runs):
+            home = setting.scratch / f"mirror-home-{run}"
+            mirror_env = {**setting.env, "REGISTRY_HOME": str(home), "REGISTRY_HF_UPSTREAM": url}
             with _server(mirror_env) as (mirror, process):
-                target = scratch / f"cold-{run}"
+                target = setting.scratch / f"cold-{run}"
                 timed["mirror, cold"].run([sys.executable, "-c", _HUB, mirror, NAME, str(target)],
-                                          client, [upstream_pid, process.pid])  # fmt: skip
+                                          setting.client, [upstream_pid, process.pid])  # fmt: skip
                 shutil.rmtree(target)
                 _recorded(mirror)
                 rss.append(_peak_rss_mb(process.pid))
             shutil.rmtree(home)
-            target = scratch / f"direct-{run}"
+            target = setting.scratch / f"direct-{run}"
             timed["upstream"].run([sys.executable, "-c", _HUB, url, NAME, str(target)],
-                                  client, [upstream_pid])  # fmt: skip
+                                  setting.client, [upstream_pid])  # fmt: skip
             shutil.rmtree(target)
-    results = {label: case.figures(size) for label, case in timed.items()}
+    results = {label: case.figures(setting.size) for label, case in timed.items()}
     results["mirror, cold"]["server_peak_rss_mb"] = max(rss)
     return results
 
 
-def warm(
-    upstream: str,
-    size: int,
-    runs: int,
-    scratch: Path,
-    env: dict[str, str],
-    client: dict[str, str],
-    mbit: int | None,
-) -> dict[str, Any]:
+def warm(upstream: str, setting: Setting) -> dict[str, Any]:
     """A mirror that holds the preset, against curl of the same files from it,
     A B A B; the mirror's replies over the link."""
-    home = scratch / "mirror-home-warm"
-    mirror_env = {**env, "REGISTRY_HOME": str(home), "REGISTRY_HF_UPSTREAM": upstream}
+    home = setting.scratch / "mirror-home-warm"
+    mirror_env = {**setting.env, "REGISTRY_HOME": str(home), "REGISTRY_HF_UPSTREAM": upstream}
     with _server(mirror_env) as (mirror, process):
-        filled = scratch / "fill"
+        filled = setting.scratch / "fill"
         subprocess.run([sys.executable, "-c", _HUB, mirror, NAME, str(filled)], cwd=REPO,
-                       env=client, check=True, capture_output=True)  # fmt: skip
+                       env=setting.client, check=True, capture_output=True)  # fmt: skip
         shutil.rmtree(filled)
         _recorded(mirror)
         info = httpx.get(f"{mirror}/api/models/{NAME}").json()
         urls = [f"{mirror}/{NAME}/resolve/{info['sha']}/{s['rfilename']}" for s in info["siblings"]]
         hub = [sys.executable, "-c", _HUB, mirror, NAME]
         commands: dict[str, tuple[Callable[[Path], list[str]], dict[str, str]]] = {
-            "mirror, warm": (lambda target: [*hub, str(target)], client),
+            "mirror, warm": (lambda target: [*hub, str(target)], setting.client),
             "mirror, warm, HF_HUB_DISABLE_XET=1": (
-                lambda target: [*hub, str(target)], {**client, "HF_HUB_DISABLE_XET": "1"}
+                lambda target: [*hub, str(target)], {**setting.client, "HF_HUB_DISABLE_XET": "1"}
             ),
             "curl": (lambda target: ["curl", "-sSf", "--create-dirs", *[
                 part for i, url in enumerate(urls) for part in (url, "-o", str(target / f"f{i}"))
-            ]], client),
+            ]], setting.client),
         }  # fmt: skip
         timed = {label: _Timed() for label in commands}
-        with link(_port(mirror), mbit):
+        with link(_port(mirror), setting.mbit):
             for command, env_of in commands.values():  # warm-up: page cache, first writes
-                _run(command(scratch / "warm-up"), env_of)
-                shutil.rmtree(scratch / "warm-up", ignore_errors=True)
-            for run in range(runs):
+                _run(command(setting.scratch / "warm-up"), env_of)
+                shutil.rmtree(setting.scratch / "warm-up", ignore_errors=True)
+            for run in range(setting.runs):
                 for label, (command, env_of) in commands.items():
-                    target = scratch / f"run-{run}"
+                    target = setting.scratch / f"run-{run}"
                     timed[label].run(command(target), env_of, [process.pid])
                     shutil.rmtree(target, ignore_errors=True)
     shutil.rmtree(home)
-    return {label: case.figures(size) for label, case in timed.items()}
+    return {label: case.figures(setting.size) for label, case in timed.items()}
 
 
 def copy_rates(total: int = 1 << 30) -> dict[str, float]:
@@ -313,12 +311,12 @@ def main() -> None:
             results["bytes"] = size = _upstream_holds_the_preset(upstream, preset, secret)
             for mbit in args.links:
                 name = link_name(mbit)
-                measured = (size, args.runs, scratch, servers, client, mbit)
+                setting = Setting(size, args.runs, scratch, servers, client, mbit)
                 try:
                     results["links"][name] = {
                         "mbit": mbit,
-                        "cold": cold((upstream, process.pid), *measured),
-                        "warm": warm(upstream, *measured),
+                        "cold": cold((upstream, process.pid), setting),
+                        "warm": warm(upstream, setting),
                     }
                 except LinkUnavailableError as error:
                     print(f"{name}: left out, {error}", file=sys.stderr)
