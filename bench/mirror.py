@@ -121,12 +121,6 @@ def _run(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, cpu
 
 
-def _cpu_s(pid: int) -> float:
-    """A live process's user + system CPU seconds so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class _Timed:
     """One case's runs: wall, client CPU and server CPU of each."""
 
@@ -136,11 +130,11 @@ class _Timed:
         self.server_cpu: list[float] = []
 
     def run(self, command: list[str], env: dict[str, str], servers: list[int]) -> None:
-        before = sum(_cpu_s(pid) for pid in servers)
+        before = sum(serving.process_cpu_s(pid) for pid in servers)
         wall, cpu = _run(command, env)
         self.walls.append(wall)
         self.client_cpu.append(cpu)
-        self.server_cpu.append(sum(_cpu_s(pid) for pid in servers) - before)
+        self.server_cpu.append(sum(serving.process_cpu_s(pid) for pid in servers) - before)
 
     def figures(self, size: int) -> dict[str, float]:
         median = statistics.median(self.walls)
@@ -148,13 +142,6 @@ class _Timed:
                 "mb_per_s_worst": size / 1e6 / max(self.walls),
                 "client_cpu_s": statistics.median(self.client_cpu),
                 "server_cpu_s": statistics.median(self.server_cpu)}  # fmt: skip
-
-
-def _peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 @contextmanager
@@ -216,7 +203,7 @@ def cold(upstream: tuple[str, int], setting: Setting) -> dict[str, Any]:
                                           setting.client, [upstream_pid, process.pid])  # fmt: skip
                 shutil.rmtree(target)
                 _recorded(mirror)
-                rss.append(_peak_rss_mb(process.pid))
+                rss.append(serving.peak_rss_mb(process.pid))
             shutil.rmtree(home)
             target = setting.scratch / f"direct-{run}"
             timed["upstream"].run([sys.executable, "-c", _HUB, url, NAME, str(target)],
@@ -328,14 +315,6 @@ def main() -> None:
         args.json.write_text(json.dumps(results, indent=2))
 
 
-def phases(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each link's figures (a run before links were measured: its loopback's)."""
-    if "links" in results:
-        links: dict[str, dict[str, Any]] = results["links"]
-        return links
-    return {"loopback": {"mbit": None, "cold": results["cold"], "warm": results["warm"]}}
-
-
 CASES = (
     ("cold", "upstream", ["mirror, cold"]),
     ("warm", "curl", ["mirror, warm", "mirror, warm, HF_HUB_DISABLE_XET=1"]),
@@ -346,7 +325,7 @@ def report(results: dict[str, Any]) -> None:
     size, runs = results["bytes"], results["runs"]
     print(f"{size / 1e9:.2f} GB; median (worst) of {runs} fresh processes, the cases taking "
           "turns; CPU: user + system seconds, medians")  # fmt: skip
-    for name, link_results in phases(results).items():
+    for name, link_results in results["links"].items():
         where = ("loopback as it is: every process on the same 2 cores" if name == "loopback" else
                  f"cold: the upstream's replies over a {name} link; "
                  f"warm: the mirror's over a {name} link")  # fmt: skip
@@ -359,28 +338,24 @@ def report(results: dict[str, Any]) -> None:
         for phase, theirs, ours in CASES:
             rows = link_results[phase]
             for label in (theirs, *ours):
-                if label not in rows:  # a run before the case was measured
-                    continue
                 row = rows[label]
                 ratio = row["mb_per_s"] / rows[theirs]["mb_per_s"]
                 worst = row["mb_per_s_worst"] / rows[theirs]["mb_per_s_worst"]
                 target = "reference" if label == theirs else ">= 0.8x"
-                cpu = " | ".join(f"{row[key]:.2f}" if key in row else ""
-                                 for key in ("client_cpu_s", "server_cpu_s"))  # fmt: skip
                 print(
                     f"| {label} | {row['wall_s']:.2f} ({row['wall_s_max']:.2f}) | "
-                    f"{row['mb_per_s']:.0f} | {ratio:.2f}x | {worst:.2f}x | {cpu} | {target} |"
+                    f"{row['mb_per_s']:.0f} | {ratio:.2f}x | {worst:.2f}x | "
+                    f"{row['client_cpu_s']:.2f} | {row['server_cpu_s']:.2f} | {target} |"
                 )
-    for name, reason in results.get("left_out", {}).items():
+    for name, reason in results["left_out"].items():
         print(f"\n{name}: left out ({reason})")
-    if "copy_gb_per_s" in results:
-        rates = ", ".join(f"{rate:.1f} GB/s in {block} blocks"
-                          for block, rate in results["copy_gb_per_s"].items())  # fmt: skip
-        print(f"\nthis machine copies 256 MiB of memory at {rates}")
-    rss = max(link["cold"]["mirror, cold"]["server_peak_rss_mb"]
-              for link in phases(results).values())  # fmt: skip
-    print()
-    print(f"mirror server peak RSS over a cold download (worst): {rss:.0f} MB")
+    rates = ", ".join(f"{rate:.1f} GB/s in {block} blocks"
+                      for block, rate in results["copy_gb_per_s"].items())  # fmt: skip
+    print(f"\nthis machine copies 256 MiB of memory at {rates}")
+    if results["links"]:
+        rss = max(link["cold"]["mirror, cold"]["server_peak_rss_mb"]
+                  for link in results["links"].values())  # fmt: skip
+        print(f"\nmirror server peak RSS over a cold download (worst): {rss:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -161,12 +161,6 @@ def _run(command: list[str], env: dict[str, str]) -> tuple[str, float]:
     return done.stdout.strip().splitlines()[-1], cpu
 
 
-def _process_cpu_s(pid: int) -> float:
-    """User + system seconds of a running process (the S3 server's)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _figures(samples: list[dict[str, float]], size: int) -> dict[str, float]:
     """Medians, and worst cases as `<figure>_max` (MB/s: `mb_per_s_worst`)."""
     figures: dict[str, float] = {}
@@ -213,7 +207,7 @@ def clients(s3: Seaweed, size_mb: int, runs: int, scratch: Path) -> dict[str, An
                     key = f"{library}-{run}.bin"
                     target = source if action == "upload" else scratch / f"{library}-{run}.bin"
                     code = _CLIENT.format(setup=setup)
-                    s3_cpu = _process_cpu_s(server.pid)
+                    s3_cpu = serving.process_cpu_s(server.pid)
                     printed, process_cpu = _run(
                         [sys.executable, "-c", code, action, str(target), key], env
                     )
@@ -221,7 +215,7 @@ def clients(s3: Seaweed, size_mb: int, runs: int, scratch: Path) -> dict[str, An
                         json.loads(printed)
                         | {
                             "process_cpu_s": process_cpu,
-                            "s3_server_cpu_s": _process_cpu_s(server.pid) - s3_cpu,
+                            "s3_server_cpu_s": serving.process_cpu_s(server.pid) - s3_cpu,
                         }
                     )
                     if action == "download":
@@ -287,7 +281,7 @@ def _upload(
     on a bucket, the bytes the bucket then holds."""
     client = {**base, "REGISTRY_HOME": env["REGISTRY_HOME"] + "/client", "REGISTRY_TOKEN": token}
     with _serve(env) as (url, process):
-        cpu = _process_cpu_s(process.pid)
+        cpu = serving.process_cpu_s(process.pid)
         if xet:
             xet_cache = tempfile.mkdtemp(prefix="xet-cache-", dir=env["REGISTRY_HOME"])
             command = [sys.executable, "-c", _HUB_UPLOAD, url, str(preset), NAME, token, xet_cache]
@@ -299,7 +293,7 @@ def _upload(
             )
         sample = {
             "wall_s": float(printed),
-            "server_cpu_s": _process_cpu_s(process.pid) - cpu,
+            "server_cpu_s": serving.process_cpu_s(process.pid) - cpu,
             "server_peak_rss_mb": serving.peak_rss_mb(process.pid),
         }
     if "REGISTRY_BLOB_URL" in env:
@@ -380,11 +374,11 @@ def downloads(
                 client = {**base, "HF_ENDPOINT": url, "HF_HOME": str(cache / "home"),
                           "HF_HUB_DISABLE_TELEMETRY": "1",
                           "HF_HUB_DISABLE_PROGRESS_BARS": "1"}  # fmt: skip
-                cpu = _process_cpu_s(process.pid)
+                cpu = serving.process_cpu_s(process.pid)
                 printed, _ = _run(
                     [sys.executable, "-c", _HUB_DOWNLOAD, NAME, str(cache / "hub")], client
                 )
-                cpu = _process_cpu_s(process.pid) - cpu
+                cpu = serving.process_cpu_s(process.pid) - cpu
                 got = sum(p.stat().st_size for p in (cache / "hub").glob("models--*/blobs/*"))
                 shutil.rmtree(cache)
                 if got != size:

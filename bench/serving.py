@@ -237,6 +237,12 @@ def peak_rss_mb(pid: int) -> float:
     return _status_mb(pid, "VmHWM")
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system seconds of a running process (a server's) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     return _status_mb(pid, "VmRSS")
 
