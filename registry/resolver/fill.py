@@ -120,6 +120,7 @@ class _Landing:
         self.lock = lock  # the fill's: guards `received`, the ring and `readers`
         self.readers = readers  # each reader's position
         self.received = 0
+        self.waiting = False  # for readers to leave a batch
         self._buffers = [mmap.mmap(-1, BATCH) for _ in range(QUEUE)]
         self._held: list[tuple[int, int] | None] = [None] * QUEUE  # (offset, length)
         self._pending: list[tuple[Future[None], Future[None]] | None] = [None] * QUEUE
@@ -152,8 +153,10 @@ class _Landing:
             held = self._held[self._index]
             if held is not None:
                 deadline = time.monotonic() + READER_WAIT_S
+                self.waiting = True  # readers moving on wake it
                 while (left := deadline - time.monotonic()) > 0 and self._lagging(held):
                     self.lock.wait(left)
+                self.waiting = False
             self._held[self._index] = None
         return memoryview(self._buffers[self._index])
 
@@ -179,13 +182,27 @@ class _Landing:
         for index in range(QUEUE):
             self._settle((self._index + index) % QUEUE)
 
-    def copy(self, position: int, count: int) -> bytes | None:
-        """Up to `count` bytes from `position` if the ring still holds them
-        (call with `lock` held)."""
+    def copy_into(self, position: int, targets: list[memoryview]) -> int:
+        """Copy into `targets` in turn what the ring holds from `position` on;
+        the count, 0 if the ring no longer holds it (call with `lock` held)."""
+        done = 0
+        for target in targets:
+            at = 0
+            while at < len(target):
+                found = self._find(position + done)
+                if found is None:
+                    return done
+                buffer, start, held = found
+                count = min(len(target) - at, held - start)
+                target[at : at + count] = buffer[start : start + count]
+                at, done = at + count, done + count
+        return done
+
+    def _find(self, position: int) -> tuple[memoryview, int, int] | None:
+        """The ring's buffer holding `position`: (buffer, offset in it, bytes it holds)."""
         for index, held in enumerate(self._held):
             if held is not None and held[0] <= position < held[0] + held[1]:
-                start = position - held[0]
-                return self._buffers[index][start : min(start + count, held[1])]
+                return memoryview(self._buffers[index]), position - held[0], held[1]
         return None
 
     def _settle(self, index: int) -> None:
@@ -457,41 +474,39 @@ class Fill:
                 raise UpstreamUnavailableError(f"{self.expected.label} is still on its way.")
             return self.sha256
 
-    def read(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    def read(self, start: int = 0, end: int | None = None) -> Iterator[memoryview]:
         """The bytes [start, end) as they land (the last one once verified).
 
         Raises:
             the fill's error, mid-stream: the client's connection is cut short.
         """
         end = self.expected.size if end is None else end
-        token = object()  # alive as long as this reader: its id is unique meanwhile
-        position, me = start, id(token)
-        with contextlib.ExitStack() as stack:
-            stack.callback(self._moved, me, None)
-            fd = -1
+        with self.reader() as reader:
+            position = start
             while position < end:
-                self._moved(me, position)
-                limit = self._wait_for(position)
-                count = min(CHUNK, limit - position, end - position)
-                data = self._from_memory(position, count)
-                if data is None:
-                    if fd < 0:
-                        fd = self._open()
-                        stack.callback(os.close, fd)
-                    data = os.pread(fd, count, position)
-                if not data:
-                    raise UpstreamUnavailableError(f"{self.expected.label} was cut short.")
-                position += len(data)
-                yield data
+                buffer = memoryview(bytearray(min(CHUNK, end - position)))
+                count = reader.readinto([buffer], position)
+                position += count
+                yield buffer[:count]
 
-    def _moved(self, reader: int, position: int | None) -> None:
-        """Note where a reader is (None: gone), for the writer's ring."""
+    def reader(self) -> FillReader:
+        """A reader of this fill's bytes, to close when done (`with`)."""
+        return FillReader(self)
+
+    def _reached(self, reader: int, position: int) -> int:
+        """Note that `reader` is at `position` (the ring keeps the batch it is
+        in a while), then wait for bytes past it; how far it may read."""
         with self._changed:
-            if position is None:
-                self._readers.pop(reader, None)
-            else:
-                self._readers[reader] = position
-            self._changed.notify_all()
+            self._readers[reader] = position
+            if self._landing is not None and self._landing.waiting:
+                self._changed.notify_all()
+        return self._wait_for(position)
+
+    def _left(self, reader: int) -> None:
+        with self._changed:
+            self._readers.pop(reader, None)
+            if self._landing is not None and self._landing.waiting:
+                self._changed.notify_all()
 
     def _available(self) -> int:
         if self.error is None and (self._verified or self._done):
@@ -524,12 +539,14 @@ class Fill:
                 if self._progress() != before:
                     deadline = time.monotonic() + STALL_S
 
-    def _from_memory(self, position: int, count: int) -> bytes | None:
+    def _from_ring(self, position: int, targets: list[memoryview]) -> int:
+        """Copy what the ring holds from `position` on into `targets`; the count."""
         with self._changed:
             landing = self._landing
-            return landing.copy(position, count) if landing is not None else None
+            return landing.copy_into(position, targets) if landing is not None else 0
 
     def _open(self) -> int:
+        """A descriptor of the bytes on disk: the staging file, or the blob once stored."""
         with self._changed:
             if self.sha256:
                 path = self.store.blob_path(self.sha256)
@@ -550,6 +567,79 @@ class Fill:
                         f"{self.expected.label} moved while it was read; ask again."
                     ) from None
                 return os.open(self.store.blob_path(self.sha256), os.O_RDONLY)
+
+
+class FillReader:
+    """One reader of a fill: its place (which keeps the writer's ring for it),
+    and the file it reads what the ring no longer holds from."""
+
+    def __init__(self, fill: Fill) -> None:
+        self.fill = fill
+        self._fd = -1
+
+    def readinto(self, targets: list[memoryview], position: int) -> int:
+        """Fill `targets` in turn with the bytes from `position` on, as many as
+        have landed (at least one, waiting for it); the count.
+
+        Raises:
+            the fill's error: the download failed or was refused.
+        """
+        fill = self.fill
+        limit = fill._reached(id(self), position)
+        targets = _clipped(targets, limit - position)
+        count = fill._from_ring(position, targets)
+        if count:
+            return count
+        if self._fd < 0:
+            self._fd = fill._open()
+        count = os.preadv(self._fd, targets, position)
+        if not count:
+            raise UpstreamUnavailableError(f"{fill.expected.label} was cut short.")
+        return count
+
+    def fill_all(self, targets: list[memoryview], position: int) -> int:
+        """Fill `targets` with the bytes from `position` on, waiting for them
+        (a `registry.xet.segments.Source`); the count."""
+        total = sum(len(target) for target in targets)
+        done = 0
+        while done < total:
+            done += self.readinto(_skipped(targets, done), position + done)
+        return done
+
+    def close(self) -> None:
+        self.fill._left(id(self))
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+
+    def __enter__(self) -> FillReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _clipped(targets: list[memoryview], count: int) -> list[memoryview]:
+    """The first `count` bytes of `targets`, as views."""
+    clipped = []
+    for target in targets:
+        if count <= 0:
+            break
+        clipped.append(target[:count])
+        count -= len(clipped[-1])
+    return clipped
+
+
+def _skipped(targets: list[memoryview], count: int) -> list[memoryview]:
+    """`targets` past their first `count` bytes, as views."""
+    rest = []
+    for target in targets:
+        if count >= len(target):
+            count -= len(target)
+            continue
+        rest.append(target[count:])
+        count = 0
+    return rest
 
 
 class Fills:

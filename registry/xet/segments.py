@@ -27,36 +27,19 @@ from typing import Any
 
 from registry.xet.xorb import HEADER_BYTES, MAX_CHUNK_BYTES, NONE
 
-BATCH_BYTES = 1 << 20  # read and sent at once
+# Read and sent at once: each batch costs a server a thread hop and a send (a
+# mirror serving a download under way spent 12% more CPU with 1 MiB batches).
+BATCH_BYTES = 2 << 20
 
-# Fills the buffers with the blob's bytes from an offset on; the count it filled.
+# Fills the buffers with the blob's bytes from an offset on; the count it filled:
+# `file_source` of a stored blob, or a mirror's download under way
+# (`registry.resolver.fill.FillReader.fill_all`).
 Source = Callable[[list[memoryview], int], int]
 
 
 def file_source(fd: int) -> Source:
     """Reads from a file descriptor."""
     return lambda targets, offset: os.preadv(fd, targets, offset)
-
-
-def stream_source(read: Callable[[int, int], Iterator[bytes]]) -> Source:
-    """Reads from `read(start, end)`, an iterator of the bytes in [start, end)
-    (a download under way, which yields them as they land)."""
-
-    def source(targets: list[memoryview], offset: int) -> int:
-        total = sum(len(t) for t in targets)
-        filled, target, at = 0, 0, 0
-        for piece in read(offset, offset + total):
-            view = memoryview(piece)
-            while view:
-                room = len(targets[target]) - at
-                count = min(room, len(view))
-                targets[target][at : at + count] = view[:count]
-                view, at, filled = view[count:], at + count, filled + count
-                if at == len(targets[target]):
-                    target, at = target + 1, 0
-        return filled
-
-    return source
 
 
 def _header(length: int) -> bytes:

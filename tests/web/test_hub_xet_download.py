@@ -305,13 +305,6 @@ def test_layouts_cut_every_size_into_the_bytes_it_holds(
                 # any slice of a segment is the same slice of its whole
                 part = layout.read(source, size, index, 3, length - 2)
                 assert b"".join(bytes(b) for b in part) == whole[3 : length - 2]
-                # the same bytes from a stream (a download under way) in odd pieces
-                stream = segments.stream_source(
-                    lambda a, b, c=content: iter([c[a:b][:5], c[a:b][5:]])
-                )
-                assert (
-                    b"".join(bytes(b) for b in layout.read(stream, size, index, 0, length)) == whole
-                )
         finally:
             os.close(fd)
         assert bytes(rebuilt) == content, size

@@ -190,7 +190,7 @@ async def _stream(
         status = 206
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{file.size}"
     headers["Content-Length"] = str(end - start)
-    body: Iterator[bytes] = fill.read(start, end)
+    body: Iterator[memoryview] = fill.read(start, end)
     return StreamingResponse(
         body, status_code=status, headers=headers, media_type="application/octet-stream"
     )

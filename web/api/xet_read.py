@@ -160,7 +160,7 @@ def _source(svc: Services, grant: dict[str, Any]) -> Callable[[ExitStack], segme
     commit = mirror.commit(grant["repo"], grant["commit"])
     fill = mirror.fill(commit, mirror.file(commit, grant["path"]))
     fill.wait_started(hub_mirror.FIRST_BYTE_TIMEOUT_S)
-    return lambda _: segments.stream_source(fill.read)
+    return lambda stack: stack.enter_context(fill.reader()).fill_all
 
 
 @router.get(
