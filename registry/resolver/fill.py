@@ -493,18 +493,14 @@ class Fill:
         """A reader of this fill's bytes, to close when done (`with`)."""
         return FillReader(self)
 
-    def _reached(self, reader: int, position: int) -> int:
-        """Note that `reader` is at `position` (the ring keeps the batch it is
-        in a while), then wait for bytes past it; how far it may read."""
+    def _moved(self, reader: int, position: int | None) -> None:
+        """Note where a reader is (None: gone): the ring keeps the batch a
+        reader is in a while, and a writer waiting for it to move on is woken."""
         with self._changed:
-            self._readers[reader] = position
-            if self._landing is not None and self._landing.waiting:
-                self._changed.notify_all()
-        return self._wait_for(position)
-
-    def _left(self, reader: int) -> None:
-        with self._changed:
-            self._readers.pop(reader, None)
+            if position is None:
+                self._readers.pop(reader, None)
+            else:
+                self._readers[reader] = position
             if self._landing is not None and self._landing.waiting:
                 self._changed.notify_all()
 
@@ -585,7 +581,8 @@ class FillReader:
             the fill's error: the download failed or was refused.
         """
         fill = self.fill
-        limit = fill._reached(id(self), position)
+        fill._moved(id(self), position)
+        limit = fill._wait_for(position)
         targets = _clipped(targets, limit - position)
         count = fill._from_ring(position, targets)
         if count:
@@ -607,7 +604,7 @@ class FillReader:
         return done
 
     def close(self) -> None:
-        self.fill._left(id(self))
+        self.fill._moved(id(self), None)
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
             os.close(fd)
