@@ -27,7 +27,10 @@ team's LAN, curl behind the same cap). The cap is an HTB class of `tc` on
 `lo` for the server's port, removed afterwards; it needs root, and without it
 those rows are left out with the reason. Every row also gives the CPU seconds
 of the client (user + system) and of the servers, the medians: what the cores
-were busy with. Prints Markdown tables; `--json PATH` also writes the figures.
+were busy with; and where the client is hf_xet, its own log's account of its
+download (`xet_timeline`): how long until it had every byte (the server's
+part), and how long it then took to finish writing the file (its own).
+Prints Markdown tables; `--json PATH` also writes the figures.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -121,27 +125,68 @@ def _run(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, cpu
 
 
+def _xet_logs(env: dict[str, str]) -> set[Path]:
+    home = env.get("HF_HOME")
+    return set((Path(home) / "xet" / "logs").glob("*.log")) if home else set()
+
+
+def xet_timeline(log: Path) -> tuple[float, float] | None:
+    """What an hf_xet log says of its download: seconds from its first
+    reconstruction request to the last response it received (every byte in:
+    the server's part), and from then until it had written its files (the
+    client's own). None where the log does not tell (another hf_xet's format)."""
+    first = last = written = None
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+            message, stamp = entry["fields"].get("message", ""), entry["timestamp"]
+        except (ValueError, KeyError, AttributeError):
+            continue
+        if "Starting get_reconstruction" in message and first is None:
+            first = stamp
+        elif "Received CAS response" in message:
+            last = stamp
+        elif "File reconstruction completed" in message:
+            written = stamp
+    if first is None or last is None or written is None:
+        return None
+    seconds = [datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+               for s in (first, last, written)]  # fmt: skip
+    return seconds[1] - seconds[0], seconds[2] - seconds[1]
+
+
 class _Timed:
-    """One case's runs: wall, client CPU and server CPU of each."""
+    """One case's runs: wall, client CPU and server CPU of each, and where
+    the client is hf_xet, its own timeline (`xet_timeline`)."""
 
     def __init__(self) -> None:
         self.walls: list[float] = []
         self.client_cpu: list[float] = []
         self.server_cpu: list[float] = []
+        self.xet: list[tuple[float, float]] = []
 
     def run(self, command: list[str], env: dict[str, str], servers: list[int]) -> None:
         before = sum(serving.process_cpu_s(pid) for pid in servers)
+        logs = _xet_logs(env)
         wall, cpu = _run(command, env)
         self.walls.append(wall)
         self.client_cpu.append(cpu)
         self.server_cpu.append(sum(serving.process_cpu_s(pid) for pid in servers) - before)
+        new = sorted(_xet_logs(env) - logs, key=lambda log: log.stat().st_mtime)
+        timeline = xet_timeline(new[-1]) if new else None
+        if timeline is not None:
+            self.xet.append(timeline)
 
     def figures(self, size: int) -> dict[str, float]:
         median = statistics.median(self.walls)
-        return {"wall_s": median, "wall_s_max": max(self.walls), "mb_per_s": size / 1e6 / median,
-                "mb_per_s_worst": size / 1e6 / max(self.walls),
-                "client_cpu_s": statistics.median(self.client_cpu),
-                "server_cpu_s": statistics.median(self.server_cpu)}  # fmt: skip
+        figures = {"wall_s": median, "wall_s_max": max(self.walls),
+                   "mb_per_s": size / 1e6 / median, "mb_per_s_worst": size / 1e6 / max(self.walls),
+                   "client_cpu_s": statistics.median(self.client_cpu),
+                   "server_cpu_s": statistics.median(self.server_cpu)}  # fmt: skip
+        if self.xet:
+            figures["xet_bytes_in_s"] = statistics.median(t[0] for t in self.xet)
+            figures["xet_then_written_s"] = statistics.median(t[1] for t in self.xet)
+        return figures
 
 
 @contextmanager
@@ -333,8 +378,9 @@ def report(results: dict[str, Any]) -> None:
         print(f"{where}")
         print()
         print("| case | wall (s) | MB/s | vs reference (median) | vs reference (worst) "
-              "| client CPU (s) | servers' CPU (s) | target |")  # fmt: skip
-        print("|---|---:|---:|---:|---:|---:|---:|---|")
+              "| client CPU (s) | servers' CPU (s) | hf_xet: all bytes in + writing (s) "
+              "| target |")  # fmt: skip
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
         for phase, theirs, ours in CASES:
             rows = link_results[phase]
             for label in (theirs, *ours):
@@ -342,10 +388,12 @@ def report(results: dict[str, Any]) -> None:
                 ratio = row["mb_per_s"] / rows[theirs]["mb_per_s"]
                 worst = row["mb_per_s_worst"] / rows[theirs]["mb_per_s_worst"]
                 target = "reference" if label == theirs else ">= 0.8x"
+                xet = (f"{row['xet_bytes_in_s']:.2f} + {row['xet_then_written_s']:.2f}"
+                       if "xet_bytes_in_s" in row else "-")  # fmt: skip
                 print(
                     f"| {label} | {row['wall_s']:.2f} ({row['wall_s_max']:.2f}) | "
                     f"{row['mb_per_s']:.0f} | {ratio:.2f}x | {worst:.2f}x | "
-                    f"{row['client_cpu_s']:.2f} | {row['server_cpu_s']:.2f} | {target} |"
+                    f"{row['client_cpu_s']:.2f} | {row['server_cpu_s']:.2f} | {xet} | {target} |"
                 )
     for name, reason in results["left_out"].items():
         print(f"\n{name}: left out ({reason})")
