@@ -583,7 +583,7 @@ class FillReader:
         fill = self.fill
         fill._moved(id(self), position)
         limit = fill._wait_for(position)
-        targets = _clipped(targets, limit - position)
+        targets = _window(targets, 0, limit - position)
         count = fill._from_ring(position, targets)
         if count:
             return count
@@ -600,7 +600,7 @@ class FillReader:
         total = sum(len(target) for target in targets)
         done = 0
         while done < total:
-            done += self.readinto(_skipped(targets, done), position + done)
+            done += self.readinto(_window(targets, done, total), position + done)
         return done
 
     def close(self) -> None:
@@ -616,27 +616,15 @@ class FillReader:
         self.close()
 
 
-def _clipped(targets: list[memoryview], count: int) -> list[memoryview]:
-    """The first `count` bytes of `targets`, as views."""
-    clipped = []
+def _window(targets: list[memoryview], start: int, stop: int) -> list[memoryview]:
+    """Bytes [start, stop) of `targets` taken end to end, as views of them."""
+    window, at = [], 0
     for target in targets:
-        if count <= 0:
-            break
-        clipped.append(target[:count])
-        count -= len(clipped[-1])
-    return clipped
-
-
-def _skipped(targets: list[memoryview], count: int) -> list[memoryview]:
-    """`targets` past their first `count` bytes, as views."""
-    rest = []
-    for target in targets:
-        if count >= len(target):
-            count -= len(target)
-            continue
-        rest.append(target[count:])
-        count = 0
-    return rest
+        lo, hi = max(start - at, 0), min(stop - at, len(target))
+        if lo < hi:
+            window.append(target[lo:hi])
+        at += len(target)
+    return window
 
 
 class Fills:
